@@ -1,0 +1,99 @@
+"""The settings base: one frozen pydantic-settings class per service, one shared `.env`.
+
+Each service subclasses `ServiceSettings` with its own `env_prefix` ("GATEKEEPER_", ...). The
+infrastructure fields declared here are read from the prefixed variable first and then from the
+unprefixed one (`GATEKEEPER_REDIS_URL`, then `REDIS_URL`), so a single `.env` configures every
+service. Settings are built once in a service's `__main__` with `load_settings` and passed down;
+nothing else reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_FILE = ".env"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the environment variable."""
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every service shares. Subclasses set `model_config = service_config("NAME_")`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="", env_file=ENV_FILE, extra="ignore", frozen=True, populate_by_name=True
+    )
+    # Fields that fall back to the unprefixed variable of the same name.
+    SHARED_FIELDS: ClassVar[tuple[str, ...]] = (
+        "redis_url",
+        "clickhouse_host",
+        "clickhouse_port",
+        "clickhouse_database",
+        "clickhouse_user",
+        "clickhouse_password",
+        "log_level",
+        "log_json",
+        "spool_dir",
+        "telegram_bot_token",
+        "telegram_chat_id",
+        "slack_webhook_url",
+        "alert_api_root",
+    )
+
+    redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"))
+    clickhouse_host: str = "127.0.0.1"
+    clickhouse_port: int = Field(9000, ge=1, le=65535)
+    clickhouse_database: str = Field("tradealgo", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    clickhouse_user: str = "default"
+    clickhouse_password: SecretStr = SecretStr("")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    metrics_port: int = Field(0, ge=0, le=65535)  # 0: no metrics/readiness endpoint
+    metrics_host: str = "127.0.0.1"
+    spool_dir: str = "var/spool"
+    telegram_bot_token: SecretStr = SecretStr("")
+    telegram_chat_id: str = ""
+    slack_webhook_url: SecretStr = SecretStr("")
+    alert_api_root: str = ""  # override for the Telegram API root (tests, proxies)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        if not prefix:
+            return
+        for name in cls.SHARED_FIELDS:
+            field = cls.model_fields[name]
+            env = name.upper()
+            field.validation_alias = AliasChoices(f"{prefix}{env}", env)
+        cls.model_rebuild(force=True)
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable a field is read from first."""
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def service_config(prefix: str) -> SettingsConfigDict:
+    """The model_config of a service's settings class."""
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=ENV_FILE, extra="ignore", frozen=True, populate_by_name=True
+    )
+
+
+def load_settings[S: ServiceSettings](cls: type[S], **overrides: Any) -> S:
+    """Build settings once, turning a validation error into one line per bad variable."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            value = err.get("input")
+            shown = "" if field in cls.SHARED_FIELDS or "secret" in field else f" (got {value!r})"
+            problems.append(f"{cls.env_name(field)}: {err['msg']}{shown}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

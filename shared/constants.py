@@ -23,7 +23,9 @@ GROUP_GATEKEEPER = "gatekeeper"
 GROUP_GATEKEEPER_TICKS = "gatekeeper-ticks"
 
 # Keys.
-ACCESS_TOKEN_KEY = f"{PREFIX}:session:access_token"  # the Kite access token, services only, TTL to 06:00 IST
+ACCESS_TOKEN_KEY = (
+    f"{PREFIX}:session:access_token"  # the Kite access token, services only, TTL to 06:00 IST
+)
 SESSION_INFO_KEY = f"{PREFIX}:session:info"  # hash: user_id, login_time, expires_at, fingerprint
 HALT_KEY = f"{PREFIX}:control:halt"  # hash: halted (0/1), reasons (JSON), since, source
 CHECKS_KEY = f"{PREFIX}:sentinel:checks"  # hash: check name -> "ok" | failure reason

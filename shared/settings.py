@@ -42,6 +42,10 @@ class ServiceSettings(BaseSettings):
         "telegram_chat_id",
         "slack_webhook_url",
         "alert_api_root",
+        "alert_rate_per_minute",
+        "alert_dedup_seconds",
+        "alert_timeout_seconds",
+        "market_calendar_path",
     )
 
     redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"))
@@ -59,6 +63,10 @@ class ServiceSettings(BaseSettings):
     telegram_chat_id: str = ""
     slack_webhook_url: SecretStr = SecretStr("")
     alert_api_root: str = ""  # override for the Telegram API root (tests, proxies)
+    alert_rate_per_minute: int = Field(20, ge=1)  # alerts sent per rolling minute, the rest dropped
+    alert_dedup_seconds: float = Field(300.0, ge=0)  # same alert key within this window: suppressed
+    alert_timeout_seconds: float = Field(5.0, gt=0)  # per webhook request
+    market_calendar_path: str = ""  # "" = shared/marketdata/nse_calendar.csv (update it yearly)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

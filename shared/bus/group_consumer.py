@@ -1,0 +1,288 @@
+"""The consumer-group loop: at-least-once delivery with reclaim, dead letters and a poison limit.
+
+Guarantees, for one (group, consumer) over one or more streams:
+- an entry is acked only after the handler returned; entries of one stream are handled in order
+  (an entry whose handler failed is retried later, so it may come after newer ones);
+- an entry that cannot be decoded, or whose handler raises RejectedInput/MessageError, is written to
+  the dead-letter stream with the reason and acked in one MULTI transaction; the loop goes on;
+- any other handler error leaves the entry pending; once idle for `reclaim_idle_ms` it is claimed
+  (XAUTOCLAIM) and retried, by this consumer or another one, and after `max_deliveries` deliveries
+  it is dead-lettered as poison. An entry left pending by a consumer that died is reclaimed the same
+  way, so `reclaim_idle_ms` must be longer than the slowest handler call;
+- entries this consumer had pending when it last stopped are handled first (same consumer name);
+- `stop` is checked between entries and after each XREADGROUP (at most `block_ms`); entries read
+  but not handled stay pending for a later run or another consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from shared.bus.dead_letter import DeadLetter, DeadLetterKind
+from shared.bus.io_retry import call_with_retry
+from shared.bus.policy import (
+    ConsumeOptions,
+    Disposition,
+    disposition_of,
+    failure_reason,
+    is_poison,
+    poison_reason,
+    reclaim_due,
+)
+from shared.bus.wire import decode_entry
+from shared.messages import MessageError
+
+if TYPE_CHECKING:
+    from shared.bus.stream_bus import Handler, StreamBus
+
+logger = logging.getLogger(__name__)
+
+# Last failure per pending entry, for the poison reason; bounded so a flood cannot grow it.
+_LAST_ERRORS_KEPT = 10_000
+
+Entry = tuple[bytes, dict[bytes, bytes] | None]
+
+
+class GroupConsumer:
+    """One run of `StreamBus.consume`."""
+
+    def __init__(
+        self,
+        bus: StreamBus,
+        streams: Sequence[str],
+        group: str,
+        consumer: str,
+        handler: Handler,
+        options: ConsumeOptions,
+    ) -> None:
+        if not streams:
+            raise ValueError("consume needs at least one stream")
+        self._bus = bus
+        self._streams = list(streams)
+        self._group = group
+        self._consumer = consumer
+        self._handler = handler
+        self._options = options
+        self._last_errors: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        for stream in self._streams:
+            await self._bus.ensure_group(stream, self._group, self._options.group_start)
+        logger.info(
+            "consumer %s of group %s reading %s", self._consumer, self._group, self._streams
+        )
+        await self._handle_own_pending(stop)
+        clock = asyncio.get_running_loop()
+        last_reclaim: float | None = None
+        while not stop.is_set():
+            if reclaim_due(last_reclaim, clock.time(), self._options.reclaim_interval_s):
+                await self._reclaim(stop)
+                last_reclaim = clock.time()
+            if stop.is_set():
+                break
+            reply = await self._io(
+                "xreadgroup",
+                lambda: self._bus.redis.xreadgroup(
+                    self._group,
+                    self._consumer,
+                    dict.fromkeys(self._streams, ">"),
+                    count=self._options.count,
+                    block=self._options.block_ms,
+                ),
+            )
+            for stream, entries in _stream_entries(reply):
+                for entry_id, fields in entries:
+                    if stop.is_set():
+                        return
+                    await self._deliver(stream, entry_id.decode(), fields, deliveries=1)
+        logger.info("consumer %s of group %s stopped", self._consumer, self._group)
+
+    async def _handle_own_pending(self, stop: asyncio.Event) -> None:
+        """Entries delivered to this consumer name before (a restart) come first."""
+        for stream in self._streams:
+            after = "0"
+            while not stop.is_set():
+                reply = await self._io(
+                    "xreadgroup",
+                    lambda after=after, stream=stream: self._bus.redis.xreadgroup(
+                        self._group, self._consumer, {stream: after}, count=self._options.count
+                    ),
+                )
+                entries = [e for _, batch in _stream_entries(reply) for e in batch]
+                if not entries:
+                    break
+                logger.info("handling %s entries of %s left pending earlier", len(entries), stream)
+                await self._deliver_redelivered(stream, entries, stop)
+                after = entries[-1][0].decode()
+
+    async def _reclaim(self, stop: asyncio.Event) -> None:
+        """Claim entries idle longer than reclaim_idle_ms (their consumer died or failed)."""
+        for stream in self._streams:
+            cursor = "0-0"
+            while not stop.is_set():
+                reply = await self._io(
+                    "xautoclaim",
+                    lambda cursor=cursor, stream=stream: self._bus.redis.xautoclaim(
+                        stream,
+                        self._group,
+                        self._consumer,
+                        min_idle_time=self._options.reclaim_idle_ms,
+                        start_id=cursor,
+                        count=self._options.count,
+                    ),
+                )
+                cursor = _as_text(reply[0])
+                claimed: list[Entry] = list(reply[1])
+                deleted = list(reply[2]) if len(reply) > 2 else []
+                if deleted:
+                    self._bus.metrics.trimmed(stream, len(deleted))
+                    logger.warning(
+                        "%s pending entries of %s were trimmed before anyone handled them: %s",
+                        len(deleted),
+                        stream,
+                        [_as_text(d) for d in deleted],
+                    )
+                if claimed:
+                    self._bus.metrics.reclaimed(stream, len(claimed))
+                    logger.info(
+                        "consumer %s reclaimed %s idle entries of %s",
+                        self._consumer,
+                        len(claimed),
+                        stream,
+                    )
+                    await self._deliver_redelivered(stream, claimed, stop)
+                if cursor == "0-0":
+                    break
+
+    async def _deliver_redelivered(
+        self, stream: str, entries: Sequence[Entry], stop: asyncio.Event
+    ) -> None:
+        counts = await self._delivery_counts(stream, [e[0] for e in entries])
+        for entry_id, fields in entries:
+            if stop.is_set():
+                return
+            key = entry_id.decode()
+            deliveries = counts.get(key)
+            if deliveries is None:  # acked or claimed by someone else meanwhile
+                logger.info("entry %s of %s is no longer ours; skipped", key, stream)
+                continue
+            await self._deliver(stream, key, fields, deliveries)
+
+    async def _delivery_counts(self, stream: str, ids: Iterable[bytes]) -> dict[str, int]:
+        """Delivery count of each id that is still pending for THIS consumer."""
+        id_list = list(ids)
+
+        async def send() -> list[Any]:
+            async with self._bus.redis.pipeline(transaction=False) as pipe:
+                for entry_id in id_list:
+                    pipe.xpending_range(stream, self._group, min=entry_id, max=entry_id, count=1)
+                result: list[Any] = await pipe.execute()
+                return result
+
+        counts: dict[str, int] = {}
+        for rows in await self._io("xpending", send):
+            for row in rows:
+                if _as_text(row["consumer"]) == self._consumer:
+                    counts[_as_text(row["message_id"])] = int(row["times_delivered"])
+        return counts
+
+    async def _deliver(
+        self, stream: str, entry_id: str, fields: dict[bytes, bytes] | None, deliveries: int
+    ) -> None:
+        options = self._options
+        if not fields:  # deleted (trimmed) while pending: nothing left to handle
+            self._bus.metrics.trimmed(stream, 1)
+            logger.warning(
+                "entry %s of %s was trimmed before it was handled; acked", entry_id, stream
+            )
+            await self._ack(stream, entry_id)
+            return
+        if is_poison(deliveries, options.max_deliveries):
+            last = self._last_errors.pop((stream, entry_id), None)
+            reason = poison_reason(deliveries, options.max_deliveries, last)
+            await self._dead_letter(
+                DeadLetterKind.POISON, reason, stream, entry_id, fields, deliveries
+            )
+            return
+        try:
+            message = decode_entry(stream, fields)
+        except MessageError as exc:
+            reason = failure_reason(exc)
+            await self._dead_letter(
+                DeadLetterKind.MALFORMED, reason, stream, entry_id, fields, deliveries
+            )
+            return
+        try:
+            await self._handler(stream, entry_id, message)
+        except Exception as exc:
+            reason = failure_reason(exc)
+            if disposition_of(exc) is Disposition.DEAD_LETTER:
+                await self._dead_letter(
+                    DeadLetterKind.REJECTED, reason, stream, entry_id, fields, deliveries
+                )
+                return
+            self._remember_failure(stream, entry_id, reason)
+            self._bus.metrics.handler_failed(stream)
+            logger.error(
+                "handler failed on %s entry %s (delivery %s of max %s); left pending for a retry"
+                " after %s ms: %s",
+                stream,
+                entry_id,
+                deliveries,
+                options.max_deliveries,
+                options.reclaim_idle_ms,
+                reason,
+                exc_info=True,
+            )
+            return
+        await self._ack(stream, entry_id)
+        self._last_errors.pop((stream, entry_id), None)
+        self._bus.metrics.handled(stream)
+
+    async def _dead_letter(
+        self,
+        kind: DeadLetterKind,
+        reason: str,
+        stream: str,
+        entry_id: str,
+        fields: dict[bytes, bytes],
+        deliveries: int,
+    ) -> None:
+        letter = DeadLetter(
+            kind=kind,
+            reason=reason,
+            service=self._bus.service,
+            stream=stream,
+            entry_id=entry_id,
+            deliveries=deliveries,
+            fields=fields,
+        )
+        await self._bus.dead_letter(letter, ack_group=self._group)
+
+    async def _ack(self, stream: str, entry_id: str) -> None:
+        await self._io("xack", lambda: self._bus.redis.xack(stream, self._group, entry_id))
+
+    def _remember_failure(self, stream: str, entry_id: str, reason: str) -> None:
+        self._last_errors[(stream, entry_id)] = reason
+        self._last_errors.move_to_end((stream, entry_id))
+        while len(self._last_errors) > _LAST_ERRORS_KEPT:
+            self._last_errors.popitem(last=False)
+
+    async def _io(self, operation: str, call: Any) -> Any:
+        return await call_with_retry(self._bus.retry, operation, self._bus.metrics, call)
+
+
+def _stream_entries(reply: Any) -> list[tuple[str, list[Entry]]]:
+    """XREAD/XREADGROUP reply (RESP2 list or RESP3 dict) -> [(stream, [(id, fields)])]."""
+    if not reply:
+        return []
+    pairs = reply.items() if isinstance(reply, dict) else reply
+    return [(_as_text(stream), [(e[0], e[1]) for e in entries]) for stream, entries in pairs]
+
+
+def _as_text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

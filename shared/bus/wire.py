@@ -1,0 +1,62 @@
+"""The wire layout of a stream entry. Only the bus knows it; services see message models.
+
+An entry is two fields: `m`, the model name (for humans reading the stream with redis-cli and as a
+check), and `d`, the msgpack payload from `shared.messages.encode`. The model is chosen by the base
+stream name: a shard of a partitioned stream ("ta:ticks:3") carries the model of its base ("ta:ticks").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from shared.messages import STREAM_MODELS, Message, MessageError, decode, encode
+
+MODEL_FIELD = b"m"
+DATA_FIELD = b"d"
+
+
+def base_stream(stream: str) -> str:
+    """The stream whose model an entry of `stream` carries ("ta:ticks:3" -> "ta:ticks")."""
+    if stream in STREAM_MODELS:
+        return stream
+    head, sep, tail = stream.rpartition(":")
+    if sep and tail.isdigit() and head in STREAM_MODELS:
+        return head
+    return stream
+
+
+def model_for(stream: str) -> type[Message]:
+    """The message model of a stream, or MessageError for a stream that carries none."""
+    model = STREAM_MODELS.get(base_stream(stream))
+    if model is None:
+        raise MessageError(f"no message model for stream {stream!r}")
+    return model
+
+
+def entry_fields(stream: str, message: Message) -> dict[bytes, bytes]:
+    """The fields of the stream entry that carries `message`; a message of the wrong model for the
+    stream is refused before anything is written (MessageError)."""
+    model = model_for(stream)
+    if type(message) is not model:
+        raise MessageError(
+            f"stream {stream!r} carries {model.__name__}, not {type(message).__name__}"
+        )
+    return {MODEL_FIELD: model.__name__.encode(), DATA_FIELD: encode(message)}
+
+
+def decode_entry(stream: str, fields: Mapping[bytes, bytes] | None) -> Message:
+    """The message in a stream entry, or MessageError saying why there is none."""
+    model = model_for(stream)
+    if not fields:
+        raise MessageError(f"empty entry on {stream!r}")
+    name = fields.get(MODEL_FIELD)
+    payload = fields.get(DATA_FIELD)
+    if name is None or payload is None:
+        found = sorted(k.decode(errors="replace") for k in fields)
+        raise MessageError(f"entry on {stream!r} lacks the m/d fields (has {found})")
+    if name != model.__name__.encode():
+        raise MessageError(
+            f"entry on {stream!r} carries model {name.decode(errors='replace')!r},"
+            f" expected {model.__name__!r}"
+        )
+    return decode(model, payload)

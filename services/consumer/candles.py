@@ -1,0 +1,349 @@
+"""Ticks -> candles for one (instrument, timeframe): a pure accumulator (NautilusTrader's BarBuilder).
+
+Rules, all decided from the tick's EXCHANGE timestamp (never the wall clock):
+- OHLC from last prices: open = earliest tick of the bucket, close = latest (ties: arrival order).
+- A candle closes when a tick of a later bucket arrives (`update`) or when `on_time(now)` sees
+  `now >= end + grace`, so that an illiquid instrument still closes on time.
+- Volume comes from the exchange's CUMULATIVE day volume. A bucket's volume is the rise of the
+  running maximum of that counter while the bucket was open; the counter restarts every date.
+  The base of the first bucket of a date is 0 (the day's whole volume so far, pre-open trades
+  included) when that bucket is the date's first bucket or the builder has been running since an
+  earlier date; otherwise (started mid-day) it is the first tick's own count, so volume traded
+  before the builder existed is not dumped into one candle. Index ticks carry 0: volume 0.
+- Late ticks: a tick for a bucket that has already closed produces a REVISED candle (revision + 1)
+  and is counted. Volume never moves between candles on a revision: the cumulative count of a late
+  tick is already included in the candle that first saw the counter rise. A late tick for a bucket
+  reported as a gap (inside the revision window) produces that candle with revision 1 and volume 0.
+  A tick older than the revision window, or from an earlier date, is rejected with that reason.
+- Gaps: buckets of the same date between two candles that received no tick are reported as
+  `CandleGap` records, never invented. When the builder has already seen an earlier date, the tail
+  of that date and the head of the new one are gaps too (a builder started mid-day cannot tell
+  "no trades yet" from "not running yet", so it reports no head gap on its first date).
+- Ticks outside every session (pre-open, the closing session after 15:30, the flat prints some
+  feeds send after the close) are rejected and counted.
+Rejected ticks and gaps are collected for the caller (`take_rejects`, `take_gaps`): nothing is lost.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from services.consumer.buckets import (
+    Bucket,
+    SessionsOf,
+    bucket_of,
+    buckets_in,
+    day_close,
+    regular_sessions,
+)
+from shared.clock import IST
+from shared.messages import Candle, Tick, Timeframe
+
+
+@dataclass(frozen=True, slots=True)
+class CandleGap:
+    """Buckets [start, end) of one instrument and timeframe that received no tick."""
+
+    instrument_token: int
+    symbol: str
+    timeframe: Timeframe
+    start: datetime
+    end: datetime
+    buckets: int
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedTick:
+    """A tick that made no candle, and why."""
+
+    tick: Tick
+    timeframe: Timeframe
+    reason: str
+
+
+class CandleBuilderStats:
+    """Counters of one builder (the service exports them as metrics)."""
+
+    __slots__ = ("candles", "gaps", "late_ticks", "rejected", "revisions", "ticks")
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.candles = 0
+        self.revisions = 0
+        self.late_ticks = 0
+        self.rejected = 0
+        self.gaps = 0
+
+
+class _Bucket:
+    """The mutable state of one bucket, open or recently closed."""
+
+    __slots__ = (
+        "close",
+        "count",
+        "end",
+        "first_ts",
+        "high",
+        "last_ts",
+        "low",
+        "open",
+        "received_ns",
+        "revision",
+        "start",
+        "volume",
+    )
+
+    def __init__(self, start: datetime, end: datetime, tick: Tick, volume: int) -> None:
+        price = tick.last_price
+        self.start = start
+        self.end = end
+        self.open = self.high = self.low = self.close = price
+        self.first_ts = self.last_ts = tick.exchange_ts
+        self.count = 1
+        self.volume = volume
+        self.revision = 0
+        self.received_ns = tick.received_ns
+
+    def add(self, tick: Tick) -> None:
+        price = tick.last_price
+        ts = tick.exchange_ts
+        if price > self.high:
+            self.high = price
+        elif price < self.low:
+            self.low = price
+        if ts >= self.last_ts:
+            self.close = price
+            self.last_ts = ts
+        elif ts < self.first_ts:
+            self.open = price
+            self.first_ts = ts
+        self.count += 1
+
+
+class CandleBuilder:
+    """Builds the candles of one (instrument, timeframe) from its ticks."""
+
+    __slots__ = (
+        "_base",
+        "_cum",
+        "_day",
+        "_first_day",
+        "_gaps",
+        "_grace",
+        "_last_end",
+        "_open",
+        "_recent",
+        "_rejects",
+        "_sessions_of",
+        "_tail_reported",
+        "instrument_token",
+        "stats",
+        "symbol",
+        "timeframe",
+    )
+
+    def __init__(
+        self,
+        instrument_token: int,
+        symbol: str,
+        timeframe: Timeframe,
+        *,
+        sessions_of: SessionsOf | None = None,
+        grace_s: float = 2.0,
+        revision_window: int = 30,
+    ) -> None:
+        if grace_s < 0 or revision_window < 1:
+            raise ValueError("grace_s must be >= 0 and revision_window >= 1")
+        self.instrument_token = instrument_token
+        self.symbol = symbol
+        self.timeframe: Timeframe = timeframe
+        self.stats = CandleBuilderStats()
+        self._sessions_of = sessions_of or regular_sessions()
+        self._grace = timedelta(seconds=grace_s)
+        self._open: _Bucket | None = None
+        self._recent: deque[_Bucket] = deque(maxlen=revision_window)
+        self._day: date | None = None  # the date of the cumulative volume counter
+        self._first_day: date | None = None
+        self._cum = 0  # running maximum of today's cumulative volume
+        self._base = 0  # the counter's value when the open bucket started
+        self._last_end: datetime | None = None  # end of the newest bucket that had ticks
+        self._tail_reported = False
+        self._gaps: list[CandleGap] = []
+        self._rejects: list[RejectedTick] = []
+
+    # -- the hot path ---------------------------------------------------------------------------
+    def update(self, tick: Tick) -> list[Candle]:
+        """Add a tick; returns the candles it closed or revised (usually none)."""
+        self.stats.ticks += 1
+        b = self._open
+        if b is not None and tick.instrument_token == self.instrument_token:
+            ts = tick.exchange_ts
+            try:
+                inside = b.start <= ts < b.end
+            except TypeError:  # a naive timestamp: the slow path rejects it with a reason
+                inside = False
+            if inside:
+                b.add(tick)
+                b.received_ns = tick.received_ns
+                if tick.volume > self._cum:
+                    self._cum = tick.volume
+                return []
+        return self._route(tick)
+
+    def on_time(self, now: datetime) -> list[Candle]:
+        """Close the open bucket once `now` has passed its end plus the grace period."""
+        closed: list[Candle] = []
+        b = self._open
+        if b is not None and now >= b.end + self._grace:
+            closed.append(self._close_open(b.received_ns))
+        if self._open is None and self._last_end is not None and not self._tail_reported:
+            last_day = self._last_end.astimezone(IST).date()
+            close = day_close(last_day, self._sessions_of)
+            if close is not None and now >= close + self._grace:
+                self._report_gap(self._last_end, close)
+                self._tail_reported = True
+        return closed
+
+    # -- collected records ----------------------------------------------------------------------
+    def take_gaps(self) -> list[CandleGap]:
+        """The gaps found since the last call."""
+        gaps, self._gaps = self._gaps, []
+        return gaps
+
+    def take_rejects(self) -> list[RejectedTick]:
+        """The rejected ticks since the last call."""
+        rejects, self._rejects = self._rejects, []
+        return rejects
+
+    @property
+    def open_bucket_start(self) -> datetime | None:
+        """Start of the bucket being built, if any."""
+        return self._open.start if self._open is not None else None
+
+    # -- the slow path: a new bucket, a late tick or a bad one ------------------------------------
+    def _route(self, tick: Tick) -> list[Candle]:
+        if tick.instrument_token != self.instrument_token:
+            return self._reject(tick, f"instrument {tick.instrument_token} is not this builder's")
+        ts = tick.exchange_ts
+        if ts.tzinfo is None:
+            return self._reject(tick, "naive exchange timestamp")
+        bucket = bucket_of(ts, self.timeframe, self._sessions_of)
+        if bucket is None:
+            return self._reject(tick, f"outside the trading sessions ({ts.astimezone(IST)})")
+        if self._last_end is not None and bucket.start < self._last_end:
+            return self._late(tick, bucket)
+        return self._start_bucket(tick, bucket)
+
+    def _start_bucket(self, tick: Tick, bucket: Bucket) -> list[Candle]:
+        closed: list[Candle] = []
+        if self._open is not None:
+            closed.append(self._close_open(tick.received_ns))
+        day = bucket.start.date()
+        if day != self._day:
+            self._new_day(day, bucket, tick)
+        elif self._last_end is not None:
+            self._report_gap(self._last_end, bucket.start)
+        if tick.volume > self._cum:
+            self._cum = tick.volume
+        self._open = _Bucket(bucket.start, bucket.end, tick, 0)
+        self._last_end = bucket.end
+        return closed
+
+    def _new_day(self, day: date, bucket: Bucket, tick: Tick) -> None:
+        first_bucket = bucket.start == self._sessions_of(day)[0].open
+        running_before = self._day is not None
+        if running_before and self._last_end is not None:
+            if not self._tail_reported:
+                previous_close = day_close(self._last_end.date(), self._sessions_of)
+                if previous_close is not None:
+                    self._report_gap(self._last_end, previous_close)
+            self._report_gap(self._sessions_of(day)[0].open, bucket.start)
+        self._day = day
+        if self._first_day is None:
+            self._first_day = day
+        self._cum = 0 if first_bucket or running_before else tick.volume
+        self._base = self._cum
+        self._tail_reported = False
+
+    def _close_open(self, received_ns: int) -> Candle:
+        b = self._open
+        assert b is not None
+        b.volume = self._cum - self._base
+        self._base = self._cum
+        self._open = None
+        self._recent.append(b)
+        self.stats.candles += 1
+        return self._candle(b, received_ns)
+
+    def _late(self, tick: Tick, bucket: Bucket) -> list[Candle]:
+        self.stats.late_ticks += 1
+        for b in reversed(self._recent):
+            if b.start == bucket.start:
+                b.add(tick)
+                b.revision += 1
+                self.stats.revisions += 1
+                return [self._candle(b, tick.received_ns)]
+        oldest = self._recent[0].start if self._recent else None
+        if self._open is not None and self._open.start.date() == bucket.start.date():
+            oldest = self._open.start if oldest is None else oldest
+        if oldest is None or bucket.start < oldest or bucket.start.date() != self._day:
+            return self._reject(tick, f"too late to revise the {bucket.start} candle")
+        # A bucket that was reported as a gap: its candle exists after all, as a revision.
+        revived = _Bucket(bucket.start, bucket.end, tick, 0)
+        revived.revision = 1
+        self._insert_recent(revived)
+        self.stats.revisions += 1
+        return [self._candle(revived, tick.received_ns)]
+
+    def _insert_recent(self, revived: _Bucket) -> None:
+        ordered = sorted([*self._recent, revived], key=lambda b: b.start)
+        self._recent.clear()
+        self._recent.extend(ordered[-(self._recent.maxlen or len(ordered)) :])
+
+    def _candle(self, b: _Bucket, received_ns: int) -> Candle:
+        return Candle(
+            instrument_token=self.instrument_token,
+            symbol=self.symbol,
+            timeframe=self.timeframe,
+            start=b.start,
+            end=b.end,
+            open=b.open,
+            high=b.high,
+            low=b.low,
+            close=b.close,
+            volume=b.volume,
+            tick_count=b.count,
+            revision=b.revision,
+            last_tick_received_ns=received_ns,
+        )
+
+    def _report_gap(self, start: datetime, end: datetime) -> None:
+        buckets = list(buckets_in(start, end, self.timeframe, self._sessions_of))
+        if not buckets:
+            return
+        # One record per session piece, so a gap never spans non-trading time.
+        piece_start = buckets[0]
+        previous = buckets[0]
+        for b in buckets[1:]:
+            if b.start != previous.end:
+                self._add_gap(piece_start, previous)
+                piece_start = b
+            previous = b
+        self._add_gap(piece_start, previous)
+
+    def _add_gap(self, first: Bucket, last: Bucket) -> None:
+        step = first.end - first.start
+        count = 1 + round((last.start - first.start) / step) if step else 1
+        self._gaps.append(
+            CandleGap(
+                self.instrument_token, self.symbol, self.timeframe, first.start, last.end, count
+            )
+        )
+        self.stats.gaps += count
+
+    def _reject(self, tick: Tick, reason: str) -> list[Candle]:
+        self.stats.rejected += 1
+        self._rejects.append(RejectedTick(tick, self.timeframe, reason))
+        return []

@@ -48,25 +48,44 @@ class ServiceSettings(BaseSettings):
         "market_calendar_path",
     )
 
-    redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"))
-    clickhouse_host: str = "127.0.0.1"
-    clickhouse_port: int = Field(9000, ge=1, le=65535)
-    clickhouse_database: str = Field("tradealgo", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    clickhouse_user: str = "default"
-    clickhouse_password: SecretStr = SecretStr("")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_json: bool = True
-    metrics_port: int = Field(0, ge=0, le=65535)  # 0: no metrics/readiness endpoint
-    metrics_host: str = "127.0.0.1"
-    spool_dir: str = "var/spool"
-    telegram_bot_token: SecretStr = SecretStr("")
-    telegram_chat_id: str = ""
-    slack_webhook_url: SecretStr = SecretStr("")
-    alert_api_root: str = ""  # override for the Telegram API root (tests, proxies)
-    alert_rate_per_minute: int = Field(20, ge=1)  # alerts sent per rolling minute, the rest dropped
-    alert_dedup_seconds: float = Field(300.0, ge=0)  # same alert key within this window: suppressed
-    alert_timeout_seconds: float = Field(5.0, gt=0)  # per webhook request
-    market_calendar_path: str = ""  # "" = shared/marketdata/nse_calendar.csv (update it yearly)
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"),
+        description="Redis URL (may carry a password: treated as a secret)",
+    )
+    clickhouse_host: str = Field("127.0.0.1", description="ClickHouse host (native protocol)")
+    clickhouse_port: int = Field(9000, ge=1, le=65535, description="ClickHouse native TCP port")
+    clickhouse_database: str = Field(
+        "tradealgo", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="ClickHouse database"
+    )
+    clickhouse_user: str = Field("default", description="ClickHouse user")
+    clickhouse_password: SecretStr = Field(SecretStr(""), description="ClickHouse password")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
+    log_json: bool = Field(True, description="JSON-lines logs (false: readable text)")
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="port of /metrics, /healthz, /ready (0: a free port)"
+    )
+    metrics_host: str = Field("127.0.0.1", description="address the metrics endpoint binds to")
+    spool_dir: str = Field(
+        "var/spool", description="directory for rows kept while ClickHouse is unreachable"
+    )
+    telegram_bot_token: SecretStr = Field(
+        SecretStr(""), description="Telegram bot token for alerts"
+    )
+    telegram_chat_id: str = Field("", description="Telegram chat id for alerts")
+    slack_webhook_url: SecretStr = Field(SecretStr(""), description="Slack incoming-webhook URL")
+    alert_api_root: str = Field(
+        "", description="override of the Telegram API root (tests, proxies); empty: the real one"
+    )
+    alert_rate_per_minute: int = Field(
+        20, ge=1, description="alerts sent per rolling minute; the rest are dropped and counted"
+    )
+    alert_dedup_seconds: float = Field(
+        300.0, ge=0, description="the same alert key within this window is suppressed"
+    )
+    alert_timeout_seconds: float = Field(5.0, gt=0, description="timeout of one webhook request")
+    market_calendar_path: str = Field(
+        "", description="NSE holiday/session file; empty: the shipped one (update it yearly)"
+    )
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -103,3 +103,13 @@ def env_example() -> str:
             lines.append(f"# {doc.env}={doc.default}")
         lines.append("")
     return "\n".join(lines)
+
+
+BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"
+
+
+def with_settings_table(readme: str) -> str:
+    """The README text with the generated settings tables between the markers."""
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{markdown()}{END}{tail}"

@@ -1,0 +1,1 @@
+"""The Gatekeeper: pre-trade risk, slippage-protected orders, order lifecycle and positions."""

@@ -1,0 +1,1 @@
+"""Pure risk primitives: rate limits, kill switch, circuit breaker, rules and sizing."""

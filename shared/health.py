@@ -46,7 +46,7 @@ class HealthServer:
         if self._runner is not None:
             raise RuntimeError("health server already started")
         sock = socket.create_server((self.host, self.requested_port))
-        runner = web.AppRunner(self.app(), access_log=None)
+        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         try:
             await web.SockSite(runner, sock).start()

@@ -66,9 +66,12 @@ _KEY_VALUE = re.compile(
     r"""(?:(?P<q>\\?["'])(?:\\.|(?!(?P=q)).)*?(?P=q)|[^\s"'\\&,;)}\]]+)""",
     re.IGNORECASE,
 )
-_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
+# (a lowercase substring every match contains, pattern, replacement): the substring test is a
+# cheap filter that skips the regex for the vast majority of lines.
+_SHAPES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     # Authorization: token api_key:access_token / Bearer x / Basic x
     (
+        "authorization",
         re.compile(
             rf"""(?P<key>authorization{_QUOTE}\s*[:=]\s*{_QUOTE}(?:(?:token|bearer|basic)\s+)?)"""
             r"""[^\s"'\\,;)}\]]+""",
@@ -77,12 +80,13 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
         rf"\g<key>{MASK}",
     ),
     # scheme://user:password@host (redis, clickhouse, http)
-    (re.compile(r"(?P<key>\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", re.IGNORECASE),
+    ("://", re.compile(r"(?P<key>\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", re.IGNORECASE),
      rf"\g<key>{MASK}@"),
     # Telegram bot token in an API URL
-    (re.compile(r"(?P<key>/bot)\d+:[\w-]+"), rf"\g<key>{MASK}"),
+    ("/bot", re.compile(r"(?P<key>/bot)\d+:[\w-]+"), rf"\g<key>{MASK}"),
     # Slack incoming-webhook path
-    (re.compile(r"(?P<key>hooks\.slack\.com/services/)[\w/-]+"), rf"\g<key>{MASK}"),
+    ("hooks.slack.com/", re.compile(r"(?P<key>hooks\.slack\.com/services/)[\w/-]+"),
+     rf"\g<key>{MASK}"),
 )  # fmt: skip
 
 
@@ -120,11 +124,14 @@ class SecretRegistry:
     def redact(self, text: str) -> str:
         """The text with every registered value and every known secret shape masked."""
         pattern = self._pattern
-        if pattern is not None:
+        if pattern is not None and any(value in text for value in self._values):
             text = pattern.sub(MASK, text)
-        text = _KEY_VALUE.sub(_mask_value, text)
-        for shape, replacement in _SHAPES:
-            text = shape.sub(replacement, text)
+        lower = text.lower()
+        if any(key in lower for key in SECRET_KEYS):
+            text = _KEY_VALUE.sub(_mask_value, text)
+        for trigger, shape, replacement in _SHAPES:
+            if trigger in lower:
+                text = shape.sub(replacement, text)
         return text
 
 
@@ -179,24 +186,28 @@ class JsonLinesFormatter(logging.Formatter):
         self.secrets = secrets or SECRETS
 
     def format(self, record: logging.LogRecord) -> str:
+        # ts, level, service and logger come from code, not data; the rest may hold anything.
         payload: dict[str, Any] = {
             "ts": _timestamp(record),
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
-            "message": _message(record),
         }
+        free: dict[str, Any] = {"message": _message(record)}
         for key, value in _extras(record).items():
-            payload.setdefault(key, value)
+            if key not in payload:
+                free.setdefault(key, value)
         exc = _exception_text(record)
         if exc:
-            payload["exc"] = exc
+            free["exc"] = exc
         if record.stack_info:
-            payload["stack"] = record.stack_info
-        # Redact the fields before JSON escaping (one quoting level, as in the text format), then
-        # the rendered line again as a backstop.
-        line = json.dumps(_redact_tree(payload, self.secrets), ensure_ascii=False)
-        return self.secrets.redact(line)
+            free["stack"] = record.stack_info
+        # Redact the free fields before JSON escaping (one quoting level, as in the text format),
+        # then the rendered line again as a backstop.
+        for key, value in free.items():
+            secret_named = key.lower() in _SECRET_KEY_SET
+            payload[key] = MASK if secret_named else _redact_tree(value, self.secrets)
+        return self.secrets.redact(json.dumps(payload, ensure_ascii=False))
 
 
 def _redact_tree(value: object, secrets: SecretRegistry) -> object:

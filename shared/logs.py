@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -144,11 +145,23 @@ def register_secret(value: str | SecretStr | None) -> None:
 
 
 def register_settings_secrets(settings: BaseModel) -> None:
-    """Register the value of every SecretStr field of a settings object."""
+    """Register the value of every SecretStr field of a settings object.
+
+    A URL-valued secret (redis_url) registers only its password: the host stays readable in logs.
+    """
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        if isinstance(value, SecretStr):
-            SECRETS.register(value)
+        if not isinstance(value, SecretStr):
+            continue
+        raw = value.get_secret_value()
+        if "://" in raw:
+            try:
+                password = urlsplit(raw).password
+            except ValueError:  # unparseable: hide it whole
+                password = raw
+            SECRETS.register(password)
+        else:
+            SECRETS.register(raw)
 
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.

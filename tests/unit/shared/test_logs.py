@@ -15,11 +15,14 @@ from pydantic import SecretStr
 
 from shared.logs import (
     MASK,
+    SECRETS,
     JsonLinesFormatter,
     SecretRegistry,
     TextFormatter,
     configure_logging,
+    register_settings_secrets,
 )
+from shared.settings import ServiceSettings
 
 TOKEN = "Zq81xAccessTok3n"
 API_SECRET = "s3cr3tApiValue99"
@@ -253,6 +256,25 @@ def test_secretstr_values_can_be_registered() -> None:
     secrets = SecretRegistry()
     secrets.register(SecretStr("fromSettings1"))
     assert "fromSettings1" not in secrets.redact("value fromSettings1")
+
+
+class SecretSettings(ServiceSettings):
+    model_config = ServiceSettings.model_config | {"env_file": None}
+
+    api_secret: SecretStr = SecretStr("")
+
+
+def test_settings_secrets_are_registered_and_a_url_keeps_its_host_readable() -> None:
+    settings = SecretSettings(
+        api_secret=SecretStr("settingsApiSecret1"),
+        redis_url=SecretStr("redis://default:settingsRedisPw@10.1.2.3:6379/0"),
+        clickhouse_password=SecretStr("settingsChPw"),
+    )
+    register_settings_secrets(settings)
+    line = SECRETS.redact(
+        "secret settingsApiSecret1 ch settingsChPw redis 10.1.2.3 settingsRedisPw"
+    )
+    assert line == f"secret {MASK} ch {MASK} redis 10.1.2.3 {MASK}"
 
 
 @pytest.fixture

@@ -202,6 +202,12 @@ class PositionBook:
         position.exit_pending = intent_id
         position.exit_attempts += 1
 
+    def exit_denied(self, symbol: str) -> None:
+        """An exit attempt was denied: the next attempt gets a new id (ids are decided once)."""
+        position = self.positions.get(symbol)
+        if position is not None:
+            position.exit_attempts += 1
+
     def exit_finished(self, symbol: str) -> None:
         """Every order of the exit reached a final state (filled, rejected, cancelled).
 

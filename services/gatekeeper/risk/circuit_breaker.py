@@ -73,7 +73,7 @@ class CircuitBreaker:
         self._advance(now)
         self.last_reason = reason
         self._failed_at.append(now)
-        while self._failed_at and self._failed_at[0] <= now - self.window_s:
+        while self._failed_at and self._failed_at[0] + self.window_s <= now:
             self._failed_at.popleft()
         if self.state == "half_open":
             return self._open(now, f"the half-open probe order failed: {reason}")

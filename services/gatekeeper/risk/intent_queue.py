@@ -56,6 +56,11 @@ class IntentQueue:
         self._ids.add(intent.intent_id)
         return None
 
+    def requeue(self, item: QueuedIntent) -> None:
+        """Put a popped intent back at the head of its lane, keeping its original queue time."""
+        (self._exits if item.is_exit else self._entries).appendleft(item)
+        self._ids.add(item.intent.intent_id)
+
     def expire(self, now: float) -> list[Expired]:
         """Remove and return entries that waited longer than `max_wait_s`, each with its reason."""
         expired: list[Expired] = []

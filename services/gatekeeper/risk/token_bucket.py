@@ -95,7 +95,9 @@ class SlidingWindowCaps:
     def _clock(self, now: float) -> float:
         self._latest = max(self._latest, now)
         for cap, sent in zip(self.caps, self._sent, strict=True):
-            while sent and sent[0] <= self._latest - cap.seconds:
+            # A send at t leaves the window at t + seconds: the same expression as next_available,
+            # so float rounding can never make the two disagree.
+            while sent and sent[0] + cap.seconds <= self._latest:
                 sent.popleft()
         return self._latest
 

@@ -43,7 +43,9 @@ def test_an_open_breaker_denies_until_the_cooldown_then_allows_one_probe() -> No
     assert breaker.denial(124.0) is None  # opened at 4 s + 120 s cool-down
     assert breaker.state == "half_open"
     breaker.order_sent(124.0)
-    assert breaker.denial(124.5) == "circuit breaker half-open: waiting for the probe order's outcome"
+    assert (
+        breaker.denial(124.5) == "circuit breaker half-open: waiting for the probe order's outcome"
+    )
 
 
 def test_an_accepted_probe_closes_the_breaker() -> None:

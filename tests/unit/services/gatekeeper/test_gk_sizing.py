@@ -29,7 +29,10 @@ def test_entry_sizing_takes_the_tightest_limit_in_whole_lots(
     kwargs: dict[str, object], quantity: int, binding: str
 ) -> None:
     sizing = size_entry(
-        capital=100_000.0, risk_pct=2.0, max_capital_pct=10.0, **kwargs  # type: ignore[arg-type]
+        capital=100_000.0,
+        risk_pct=2.0,
+        max_capital_pct=10.0,
+        **kwargs,  # type: ignore[arg-type]
     )
     assert sizing.quantity == quantity
     assert sizing.quantity % int(kwargs["lot_size"]) == 0  # type: ignore[call-overload]
@@ -64,13 +67,18 @@ def test_short_option_sizing_uses_margin_per_unit() -> None:
 )
 def test_unsizable_entries_say_why(kwargs: dict[str, object], why: str) -> None:
     sizing = size_entry(
-        capital=100_000.0, risk_pct=2.0, max_capital_pct=10.0, **kwargs  # type: ignore[arg-type]
+        capital=100_000.0,
+        risk_pct=2.0,
+        max_capital_pct=10.0,
+        **kwargs,  # type: ignore[arg-type]
     )
     assert sizing.quantity == 0
     assert why in sizing.reason
 
 
-@pytest.mark.parametrize(("quantity", "lot", "lots"), [(0, 25, 0), (24, 25, 0), (75, 25, 3), (-5, 1, 0)])
+@pytest.mark.parametrize(
+    ("quantity", "lot", "lots"), [(0, 25, 0), (24, 25, 0), (75, 25, 3), (-5, 1, 0)]
+)
 def test_whole_lots_round_down(quantity: int, lot: int, lots: int) -> None:
     assert whole_lots(quantity, lot) == lots
 

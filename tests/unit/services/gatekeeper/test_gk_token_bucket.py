@@ -82,8 +82,9 @@ def test_sliding_windows_next_available_is_when_the_oldest_send_leaves() -> None
 
 
 def test_limiter_takes_from_both_limits_or_neither() -> None:
-    limiter = OrderRateLimiter.build(rate=100.0, burst=100, per_second=3, per_minute=1000,
-                                     per_day=10_000)
+    limiter = OrderRateLimiter.build(
+        rate=100.0, burst=100, per_second=3, per_minute=1000, per_day=10_000
+    )
     assert limiter.try_acquire(0.0, 3)
     assert not limiter.try_acquire(0.0, 1)
     # The refused attempt took no tokens from the bucket.

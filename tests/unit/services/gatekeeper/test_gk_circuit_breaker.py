@@ -58,8 +58,8 @@ def test_an_accepted_probe_closes_the_breaker() -> None:
     assert breaker.state == "closed"
     assert breaker.denial(131.0) is None
     # The old failures are forgotten: four new ones do not reopen it.
-    for t in (132.0, 133.0, 134.0, 135.0):
-        assert breaker.record_failure(t, "rejected") is None
+    for at in (132.0, 133.0, 134.0, 135.0):
+        assert breaker.record_failure(at, "rejected") is None
     assert breaker.state == "closed"
 
 

@@ -15,7 +15,7 @@ from services.gatekeeper.exits import (
 )
 from services.gatekeeper.positions import Fill, PositionBook, PositionTerms
 from shared.clock import IST
-from shared.messages import Product
+from shared.messages import Product, Side
 
 NOW = datetime(2024, 8, 1, 11, 0, tzinfo=IST)
 SQUARE_OFF = time(15, 15)
@@ -33,7 +33,7 @@ def _book(
 ) -> PositionBook:
     book = PositionBook()
     terms = PositionTerms(stop, target, trailing, expires, product, "sig-1")
-    side = "BUY" if quantity > 0 else "SELL"
+    side: Side = "BUY" if quantity > 0 else "SELL"
     book.apply_fill(Fill("f1", "o1", "NSE:X", 1, side, abs(quantity), 100.0, NOW), terms)
     for price in marks:
         book.mark("NSE:X", price)

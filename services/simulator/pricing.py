@@ -1,0 +1,133 @@
+"""Modelled prices, volumes and depth for instruments without real data (futures and options).
+
+- Futures: the index carried to expiry, F = S x exp(carry x t).
+- Options: Black-76 on that forward with the underlying's volatility from settings, discounted at
+  the risk-free rate; premiums are rounded to the tick and never below one tick.
+- Volume: an at-the-money contract trades `daily_volume_lots` a day, spread evenly over the
+  session; away from the money it falls off like a normal density in standard deviations.
+- Depth: 5 levels each side around the last price, quantities a pure function of (seed, token,
+  second) so replays are repeatable.
+Every modelled number is labelled as such by `model_note` (shown in quotes and the README).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from services.simulator.instruments import Instrument, Underlying
+from services.simulator.ticker_packets import DEPTH_LEVELS, DepthEntry
+from shared import black76
+
+SECONDS_PER_YEAR = 365.0 * 24 * 3600
+_MASK = 0xFFFFFFFF
+
+
+def mix(*values: int) -> int:
+    """A cheap, stable 32-bit hash of integers (depth quantities, last quantities)."""
+    h = 0x811C9DC5
+    for v in values:
+        h = ((h ^ (v & _MASK)) * 0x01000193) & _MASK
+        h ^= h >> 15
+        h = (h * 0x2C1B3C6D) & _MASK
+        h ^= h >> 12
+    return h
+
+
+@dataclass(frozen=True, slots=True)
+class PricingModel:
+    """The stated model behind every derivative price the simulator shows."""
+
+    risk_free_rate: float
+    carry_rate: float
+    tick_size: float
+    daily_volume_lots: int
+    open_interest_lots: int
+    spread_ticks: int
+    step_ticks: int
+    max_lots_per_level: int
+    seed: int
+
+    def years_to_expiry(self, instrument: Instrument, epoch: float) -> float:
+        expires = instrument.expires_at
+        if expires is None:
+            return 0.0
+        return max(expires.timestamp() - epoch, 0.0) / SECONDS_PER_YEAR
+
+    def fair_value(
+        self, instrument: Instrument, underlying: Underlying, spot: float, epoch: float
+    ) -> float:
+        """The unrounded model price of a future or option for an underlying price at `epoch`."""
+        t = self.years_to_expiry(instrument, epoch)
+        forward = spot * math.exp(self.carry_rate * t)
+        if instrument.instrument_type == "FUT":
+            return forward
+        kind: black76.OptionKind = "CE" if instrument.instrument_type == "CE" else "PE"
+        return black76.price(
+            forward, instrument.strike, t, underlying.volatility, self.risk_free_rate, kind
+        )
+
+    def price(
+        self, instrument: Instrument, underlying: Underlying, spot: float, epoch: float
+    ) -> float:
+        """The model price on the tick grid; an option is never quoted below one tick."""
+        value = self.fair_value(instrument, underlying, spot, epoch)
+        ticks = max(round(value / self.tick_size), 1 if instrument.is_option else 0)
+        return round(ticks * self.tick_size, 2)
+
+    def activity_weight(
+        self, instrument: Instrument, underlying: Underlying, spot: float, epoch: float
+    ) -> float:
+        """1 at the money (and for futures), falling off with distance in standard deviations."""
+        if not instrument.is_option:
+            return 1.0
+        t = max(self.years_to_expiry(instrument, epoch), 1.0 / 365)
+        distance = math.log(instrument.strike / spot) / (underlying.volatility * math.sqrt(t))
+        return math.exp(-0.5 * distance * distance)
+
+    def volume(self, instrument: Instrument, weight: float, session_fraction: float) -> int:
+        """Cumulative day volume (contracts, a multiple of the lot) at a fraction of the session."""
+        lots = int(self.daily_volume_lots * weight * min(max(session_fraction, 0.0), 1.0))
+        return lots * instrument.lot_size
+
+    def open_interest(self, instrument: Instrument, weight: float) -> int:
+        return int(self.open_interest_lots * weight) * instrument.lot_size
+
+    def last_quantity(self, instrument: Instrument, second: int) -> int:
+        return instrument.lot_size * (1 + mix(self.seed, instrument.instrument_token, second) % 4)
+
+    def depth(
+        self, instrument: Instrument, last_price: float, second: int
+    ) -> tuple[tuple[DepthEntry, ...], tuple[DepthEntry, ...]]:
+        """5 bids below and 5 asks above the last price; levels at or below zero are empty."""
+        tick, lot = self.tick_size, instrument.lot_size
+        token = instrument.instrument_token
+        bids: list[DepthEntry] = []
+        asks: list[DepthEntry] = []
+        for level in range(DEPTH_LEVELS):
+            offset = (self.spread_ticks + level * self.step_ticks) * tick
+            for side, book, sign in ((0, bids, -1), (1, asks, 1)):
+                price = round(last_price + sign * offset, 2)
+                if price <= 0:
+                    book.append(DepthEntry(0, 0.0, 0))
+                    continue
+                lots = 1 + mix(self.seed, token, second, level, side) % self.max_lots_per_level
+                quantity = lots * lot
+                book.append(DepthEntry(quantity, price, 1 + lots // 3))
+        return tuple(bids), tuple(asks)
+
+
+def model_note(instrument: Instrument, underlying: Underlying, model: PricingModel) -> str:
+    """Where a price comes from: the real data or the stated model."""
+    if instrument.is_index:
+        return "real: replayed 1-minute bars with a seeded tick path inside each minute"
+    if instrument.instrument_type == "FUT":
+        return (
+            f"modelled: {underlying.symbol} x exp({model.carry_rate:g} x years to expiry); "
+            "volume, OI and depth modelled"
+        )
+    return (
+        f"modelled: Black-76 on the {underlying.symbol} forward (carry {model.carry_rate:g}), "
+        f"volatility {underlying.volatility:g}, rate {model.risk_free_rate:g}; "
+        "volume, OI and depth modelled"
+    )

@@ -1,0 +1,1 @@
+"""The simulator's HTTP and WebSocket handlers (the IO shell around the pure simulation)."""

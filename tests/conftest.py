@@ -7,6 +7,7 @@ directory, as children that die with the test process even when it is killed.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import shutil
 import tempfile
 import uuid
@@ -20,12 +21,10 @@ from clickhouse_driver import Client
 from shared.localservers import ClickHouseServer, RedisServer
 
 pytest_plugins: list[str] = []
-try:  # the simulator fixture lives with the simulator's tests
-    import tests.sim_fixtures  # noqa: F401
-
+# The simulator fixture lives with the simulator's tests. Look it up without importing it: an
+# import here would stop pytest from rewriting its asserts (PytestAssertRewriteWarning = error).
+if importlib.util.find_spec("tests.sim_fixtures") is not None:
     pytest_plugins.append("tests.sim_fixtures")
-except ImportError:
-    pass
 
 
 @pytest.fixture(scope="session")

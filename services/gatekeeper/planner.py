@@ -121,7 +121,10 @@ class OrderPlanner:
                     s.max_clock_skew_s,
                 ),
                 rules.not_allowed(
-                    intent.symbol, intent.underlying, s.allowed_symbols, s.allowed_underlyings
+                    intent.symbol,
+                    self._underlying(intent, state),
+                    s.allowed_symbols,
+                    s.allowed_underlyings,
                 ),
                 rules.confidence_too_low(intent.confidence, s.min_confidence),
                 rules.daily_loss_limit_reached(state.book.mtm(), s.capital, s.daily_loss_limit_pct),
@@ -133,6 +136,14 @@ class OrderPlanner:
             assert closing is not None
             return self._plan_exit(intent, closing, state, now)
         return self._plan_entry(intent, state, now)
+
+    @staticmethod
+    def _underlying(intent: OrderIntent, state: RiskState) -> str | None:
+        """The intent's underlying, else the instrument's (a future or option names its index)."""
+        if intent.underlying is not None:
+            return intent.underlying
+        instrument = state.instruments.get(intent.symbol)
+        return instrument.underlying if instrument is not None else None
 
     def _plan_exit(
         self, intent: OrderIntent, position: Position, state: RiskState, now: datetime

@@ -100,6 +100,7 @@ def _stale(engine: RiskEngine, risk: RiskState) -> Any:
         (_with(timeframe="15minute", created_at=NOW - timedelta(seconds=901)), {}, NOW, "900 s"),
         (_with(), {"allowed_symbols": ("INFY",)}, NOW, "not in the allowed symbols"),
         (_with(underlying="FINNIFTY"), {"allowed_underlyings": ("NIFTY",)}, NOW, "underlying"),
+        (_with(symbol="NFO:BIGLOT"), {"allowed_underlyings": ("BANKNIFTY",)}, NOW, "NIFTY is not"),
         (_with(confidence=0.4), {"min_confidence": 0.5}, NOW, "confidence 0.400 is below"),
         (_tripped, {}, NOW, "kill switch tripped: manual"),
         (_breaker_open, {}, NOW, "circuit breaker open"),

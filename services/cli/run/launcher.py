@@ -1,0 +1,418 @@
+"""`tradealgo run` in the foreground: plan the stack, start it, show progress, stop it on Ctrl-C.
+
+The stack itself (servers, simulator, supervisord) runs in a child process in its own session
+(services.cli.run.stack), so the terminal's Ctrl-C reaches only this process, which then stops
+the stack in order and waits for it. A second Ctrl-C while stopping kills the stack outright.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from services.cli.errors import PROBLEM, USAGE, CliError
+from services.cli.run.plan import (
+    PlanError,
+    Ports,
+    RunPlan,
+    SimAccount,
+    StackPaths,
+    build_plan,
+    choose_broker,
+)
+from services.cli.run.progress import Progress, status_line
+from services.cli.run.stack import StackSpec
+from services.cli.run.watch import StackWatcher
+from services.cli.settings import ENDPOINTS_HEADER, RunSettings, endpoints_owner_alive
+from shared.localservers import free_port
+from shared.localservers.process import die_with_parent
+from shared.settings import ServiceSettings, load_settings
+
+SERVICE_SETTINGS = {
+    "sentinel": "services.sentinel.settings:SentinelSettings",
+    "producer": "services.producer.settings:ProducerSettings",
+    "consumer": "services.consumer.settings:ConsumerSettings",
+    "gatekeeper": "services.gatekeeper.settings:GatekeeperSettings",
+}
+SIMULATOR_SETTINGS = "services.simulator.settings:SimulatorSettings"
+
+
+def load_class(path: str) -> type[ServiceSettings] | None:
+    """A settings class by 'module:Class', or None when that service is not installed."""
+    import importlib
+
+    module, name = path.split(":")
+    try:
+        cls: type[ServiceSettings] = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+    return cls
+
+
+def sim_account(settings: ServiceSettings) -> SimAccount:
+    """The simulator's account fields (read by name: the class is loaded dynamically)."""
+
+    def secret(name: str) -> str:
+        value = getattr(settings, name)
+        return str(value.get_secret_value() if hasattr(value, "get_secret_value") else value)
+
+    return SimAccount(
+        api_key=secret("api_key"),
+        api_secret=secret("api_secret"),
+        user_id=secret("user_id"),
+        password=secret("password"),
+        totp_secret=secret("totp_secret"),
+        day=getattr(settings, "day", None),
+        start_time=getattr(settings, "start_time", None),
+    )
+
+
+def resolve_ports(run: RunSettings, simulator: bool) -> Ports:
+    """Fixed ports from RUN_BASE_PORT, or free ones."""
+    base = run.base_port
+
+    def port(offset: int) -> int:
+        return base + offset if base else free_port()
+
+    return Ports(
+        redis=run.redis_port or free_port(),
+        clickhouse=run.clickhouse_port or free_port(),
+        sentinel=port(1),
+        producer=port(2),
+        consumer=port(3),
+        gatekeeper=port(4),
+        sim_rest=port(10) if simulator else 0,
+        sim_ws=port(11) if simulator else 0,
+        sim_metrics=port(5) if simulator else 0,
+    )
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+    var: Path
+    log: Path
+    run: Path
+    state: Path
+    spool: Path
+
+
+def layout(run: RunSettings, broker: str) -> Layout:
+    root = Path.cwd().resolve()
+    var = (root / run.var_dir).resolve()
+    return Layout(
+        root=root,
+        var=var,
+        log=var / "log",
+        run=var / "run",
+        state=var / "state" / broker,  # a simulated day never mixes with a real account's state
+        spool=var / "spool",
+    )
+
+
+def plan_run(run: RunSettings) -> tuple[RunPlan, Layout]:
+    """Choose the broker and build the plan from the settings (reads `.env`)."""
+    classes = {name: load_class(path) for name, path in SERVICE_SETTINGS.items()}
+    sim_cls = load_class(SIMULATOR_SETTINGS)
+    sentinel_cls = classes["sentinel"]
+    kite_key = load_settings(sentinel_cls).api_key if sentinel_cls else ""  # type: ignore[attr-defined]
+    simulator = sim_account(load_settings(sim_cls)) if sim_cls else None
+    sim_key = simulator.api_key if simulator else ""
+    try:
+        broker, why = choose_broker(run.broker, kite_key, sim_key)
+    except PlanError as exc:
+        raise CliError(str(exc), USAGE) from None
+    gatekeeper_cls = classes["gatekeeper"]
+    configured_mode = (
+        str(getattr(load_settings(gatekeeper_cls), "mode", "?")) if gatekeeper_cls else "?"
+    )
+    found = {name: cls for name, cls in classes.items() if cls is not None}
+    where = layout(run, broker)
+    ports = resolve_ports(run, broker == "simulator")
+    paths = StackPaths(str(where.var), str(where.log), str(where.spool))
+    try:
+        plan = build_plan(
+            broker=broker,
+            why=why,
+            classes=found,
+            simulator_cls=sim_cls,
+            simulator=simulator,
+            configured_mode=configured_mode,
+            ports=ports,
+            paths=paths,
+            database=run.clickhouse_database,
+            day=run.day,
+            start_time=run.start_time,
+            speed=run.speed,
+        )
+    except PlanError as exc:
+        raise CliError(str(exc), USAGE) from None
+    return plan, where
+
+
+def supervisor_env(plan: RunPlan, where: Layout) -> dict[str, str]:
+    """The plan's service environment plus the paths deploy/supervisord.conf refers to."""
+    return {
+        **plan.service_env,
+        "TRADEALGO_HOME": str(where.root),
+        "TRADEALGO_PYTHON": sys.executable,
+        "TRADEALGO_LOG_DIR": str(where.log),
+        "TRADEALGO_RUN_DIR": str(where.run),
+    }
+
+
+def endpoints_text(plan: RunPlan, database: str) -> str:
+    """The CLI_* lines a second terminal's `tradealgo status` reads (see CliSettings)."""
+    urls = plan.metrics_urls()
+    lines = [
+        f"{ENDPOINTS_HEADER}{os.getpid()}",
+        f"CLI_REDIS_URL=redis://127.0.0.1:{plan.ports.redis}/0",
+        "CLI_CLICKHOUSE_HOST=127.0.0.1",
+        f"CLI_CLICKHOUSE_PORT={plan.ports.clickhouse}",
+        f"CLI_CLICKHOUSE_DATABASE={database}",
+    ]
+    lines += [f"CLI_{name.upper()}_URL={urls[name]}" for name in SERVICE_SETTINGS]
+    return "\n".join(lines) + "\n"
+
+
+class Terminal:
+    """A status line redrawn in place on a terminal; plain periodic lines otherwise."""
+
+    def __init__(self, out: IO[str], log_interval_s: float) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self.log_interval_s = log_interval_s
+        self._last_logged = 0.0
+        self._status = ""
+
+    def say(self, line: str) -> None:
+        if self.tty and self._status:
+            self.out.write("\r\x1b[K")
+        self.out.write(line + "\n")
+        if self.tty and self._status:
+            self.out.write(self._status)
+        self.out.flush()
+
+    def status(self, line: str) -> None:
+        if self.tty:
+            width = shutil.get_terminal_size((120, 20)).columns
+            self._status = line[: max(20, width - 1)]
+            self.out.write("\r\x1b[K" + self._status)
+            self.out.flush()
+            return
+        now = time.monotonic()
+        if line != self._status and now - self._last_logged >= self.log_interval_s:
+            self._status = line
+            self._last_logged = now
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def end(self) -> None:
+        if self.tty and self._status:
+            self.out.write("\n")
+            self.out.flush()
+        self._status = ""
+
+
+class Launcher:
+    def __init__(self, run: RunSettings, out: IO[str] = sys.stdout) -> None:
+        self.run = run
+        self.term = Terminal(out, run.progress_log_interval_s)
+        self.stop_requested = False
+        self.force = False
+        self.stack: subprocess.Popen[bytes] | None = None
+        self.watcher: StackWatcher | None = None
+        self.progress = Progress()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop_requested:
+            self.force = True
+        self.stop_requested = True
+
+    def start(self) -> int:
+        plan, where = plan_run(self.run)
+        conf = (where.root / self.run.supervisord_conf).resolve()
+        if not conf.is_file():
+            raise CliError(f"supervisord configuration not found: {conf}", USAGE)
+        endpoints = self.run.endpoints_file().resolve()
+        if endpoints_owner_alive(endpoints):
+            raise CliError(
+                f"tradealgo run is already running here ({endpoints.read_text().splitlines()[0]})",
+                PROBLEM,
+            )
+        for path in (where.log, where.run, where.spool):
+            path.mkdir(parents=True, exist_ok=True)
+        spec = StackSpec(
+            root=str(where.root),
+            python=sys.executable,
+            var_dir=str(where.var),
+            log_dir=str(where.log),
+            state_dir=str(where.state),
+            reset_state=plan.broker == "simulator" and self.run.reset_simulation,
+            redis_port=plan.ports.redis,
+            clickhouse_port=plan.ports.clickhouse,
+            database=self.run.clickhouse_database,
+            supervisord_conf=str(conf),
+            service_env=supervisor_env(plan, where),
+            simulator_env=plan.simulator_env,
+            sim_rest_port=plan.ports.sim_rest,
+            health_ports=plan.ports.metrics(),
+            start_timeout_s=self.run.start_timeout_s,
+            stop_timeout_s=self.run.stop_timeout_s,
+        )
+        spec_path = where.run / "stack.json"
+        spec_path.write_text("")
+        os.chmod(spec_path, 0o600)  # it may carry the simulator's (fake) account
+        spec.dump(spec_path)
+        self._banner(plan, where)
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            self.stack = subprocess.Popen(
+                [sys.executable, "-m", "services.cli.run.stack", "--spec", str(spec_path)],
+                cwd=str(where.root),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                start_new_session=True,  # the terminal's Ctrl-C must not reach the servers
+                preexec_fn=die_with_parent,
+            )
+            return self._supervise(plan, where, endpoints)
+        finally:
+            endpoints.unlink(missing_ok=True)
+            if self.watcher is not None:
+                self.watcher.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _banner(self, plan: RunPlan, where: Layout) -> None:
+        say = self.term.say
+        say(f"TradeAlgo local run: broker {plan.broker.upper()} ({plan.why})")
+        if plan.broker == "simulator":
+            day = plan.day.isoformat() if plan.day else "the simulator's day"
+            start = plan.start_time.strftime("%H:%M") if plan.start_time else ""
+            speed = "as fast as possible" if not plan.speed else f"{plan.speed:g}x"
+            say(f"  replaying {day} {start} IST at {speed}; Gatekeeper mode PAPER (no real orders)")
+        else:
+            say(f"  Gatekeeper mode {plan.mode.upper()} (from .env)")
+            if plan.mode == "live":
+                say("  LIVE: real orders with real money (GATEKEEPER_LIVE_CONFIRM is set)")
+        say(f"  logs:    {where.log}/ (one file per service; run.log for the stack)")
+        say(f"  state:   {where.state}/")
+        for name, url in plan.metrics_urls().items():
+            say(f"  metrics: {name:<10} {url}/metrics")
+        say("  another terminal: tradealgo status | orders | positions | signals")
+        say("  Ctrl-C stops everything.")
+
+    def _supervise(self, plan: RunPlan, where: Layout, endpoints: Path) -> int:
+        assert self.stack is not None and self.stack.stdout is not None
+        selector = selectors.DefaultSelector()
+        selector.register(self.stack.stdout, selectors.EVENT_READ)
+        buffer = b""
+        failed = ""
+        stopped_clean: bool | None = None
+        stop_sent_at: float | None = None
+        next_poll = 0.0
+        while True:
+            for _key, _ in selector.select(timeout=0.2):
+                chunk = os.read(self.stack.stdout.fileno(), 65536)
+                if not chunk:
+                    selector.unregister(self.stack.stdout)
+                    break
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for raw in lines:
+                    event = _parse_event(raw)
+                    if event is None:
+                        continue
+                    failed = failed or self._on_event(event, plan, where, endpoints)
+                    if event["event"] == "stopped":
+                        stopped_clean = bool(event.get("clean"))
+            if self.stack.poll() is not None:
+                break
+            if (self.stop_requested or failed) and stop_sent_at is None:
+                self.term.end()
+                self.term.say("stopping: services first, then the simulator, ClickHouse, Redis...")
+                self.stack.send_signal(signal.SIGTERM)
+                stop_sent_at = time.monotonic()
+            if stop_sent_at is not None:
+                overdue = time.monotonic() - stop_sent_at > 4 * self.run.stop_timeout_s + 30
+                if self.force or overdue:
+                    self.term.say("forcing: killing the stack")
+                    os.killpg(self.stack.pid, signal.SIGKILL)
+                    self.stack.wait()
+                    break
+                continue
+            if self.watcher is not None and time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + self.run.progress_interval_s
+                self.progress, events = self.watcher.poll()
+                for line in events:
+                    self.term.say(line)
+                self.term.status(status_line(self.progress))
+        code = self.stack.wait()
+        self.term.end()
+        p = self.progress
+        self.term.say(
+            f"stopped. {p.signals} signals, {p.orders} orders, {p.fills} filled"
+            + (f", P&L {p.pnl:+,.2f}" if p.pnl is not None else "")
+        )
+        if failed:
+            self.term.say(f"the run failed: {failed}; see {where.log}/run.log")
+            return PROBLEM
+        if code != 0 or stopped_clean is False:
+            self.term.say(f"not everything stopped cleanly (exit {code}); see {where.log}/run.log")
+            return PROBLEM
+        return 0
+
+    def _on_event(
+        self, event: dict[str, Any], plan: RunPlan, where: Layout, endpoints: Path
+    ) -> str:
+        """React to a stack event; returns a failure description or ''."""
+        kind = event["event"]
+        say = self.term.say
+        if kind == "reset":
+            say(f"fresh simulated state (RUN_RESET_SIMULATION=true): cleared {event['path']}")
+        elif kind == "redis":
+            say(f"redis       up at {event['url']}")
+            self.watcher = StackWatcher(str(event["url"]), plan.metrics_urls(), timeout_s=1.0)
+        elif kind == "clickhouse":
+            say(
+                f"clickhouse  up at 127.0.0.1:{event['port']} (database {self.run.clickhouse_database})"
+            )
+        elif kind == "simulator":
+            say(f"simulator   up at http://127.0.0.1:{event['port']} (log {event['log']})")
+        elif kind == "supervisord":
+            say("services    starting under supervisord (per-service autorestart)")
+            endpoints.write_text(endpoints_text(plan, self.run.clickhouse_database))
+        elif kind == "ready":
+            say("services    ready: " + ", ".join(event.get("services", [])))
+        elif kind == "slow":
+            say(
+                f"services    still not answering /healthz: {', '.join(event['waiting_for'])} "
+                f"(see {where.log}/)"
+            )
+        elif kind == "orphans":
+            say(f"stopped orphaned processes {event['stopped']}")
+        elif kind == "stopping":
+            say(f"stopping    {event['what']}")
+        elif kind == "failed":
+            return str(event.get("reason", "unknown failure"))
+        return ""
+
+
+def _parse_event(raw: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None

@@ -1,0 +1,351 @@
+"""The process that owns the local stack: Redis, ClickHouse, the simulator and supervisord.
+
+`tradealgo run` starts it in its own session, so a Ctrl-C in the terminal reaches only the
+foreground command, which then asks this process (SIGTERM) to stop everything in order:
+supervisord stops the services (per its stopwaitsecs), then the simulator, ClickHouse and Redis
+stop. It is a child subreaper: a process that outlives its parent (a service orphaned by a
+crashed supervisord) is re-parented here and stopped too, so nothing is left running. It dies
+with the foreground command (PDEATHSIG), stopping in the same order.
+
+Progress goes to stdout as JSON lines (`{"event": ...}`), read by the foreground command; the
+details go to <var>/log/run.log.
+
+    python -m services.cli.run.stack --spec <var>/run/stack.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from clickhouse_driver import Client
+
+from shared.localservers import ClickHouseServer, RedisServer, ServerError
+from shared.localservers.process import die_with_parent, stop_process, tail, wait_until_listening
+
+logger = logging.getLogger("tradealgo.run.stack")
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """Everything the stack process needs (written as JSON by `tradealgo run`)."""
+
+    root: str  # the repository: cwd of every program
+    python: str
+    var_dir: str
+    log_dir: str
+    state_dir: str  # redis/ and clickhouse/ live here
+    reset_state: bool
+    redis_port: int
+    clickhouse_port: int
+    database: str
+    supervisord_conf: str
+    service_env: dict[str, str]
+    simulator_env: dict[str, str] = field(default_factory=dict)
+    sim_rest_port: int = 0
+    health_ports: dict[str, int] = field(default_factory=dict)
+    start_timeout_s: float = 120.0
+    stop_timeout_s: float = 60.0
+
+    def dump(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> StackSpec:
+        return cls(**json.loads(path.read_text()))
+
+
+def emit(event: str, **fields: Any) -> None:
+    """One JSON line for the foreground command."""
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+class Stack:
+    def __init__(self, spec: StackSpec) -> None:
+        self.spec = spec
+        state = Path(spec.state_dir)
+        self.redis = RedisServer(state / "redis", spec.redis_port, persist=True)
+        self.clickhouse = ClickHouseServer(state / "clickhouse", spec.clickhouse_port)
+        self.simulator: subprocess.Popen[bytes] | None = None
+        self.supervisord: subprocess.Popen[bytes] | None = None
+        self.stop_requested = threading.Event()
+
+    # Start.
+
+    def start(self) -> None:
+        spec = self.spec
+        state = Path(spec.state_dir)
+        if spec.reset_state and state.exists():
+            shutil.rmtree(state)
+            emit("reset", path=str(state))
+        for path in (spec.log_dir, spec.state_dir):
+            Path(path).mkdir(parents=True, exist_ok=True)
+        self.redis.start(timeout=spec.start_timeout_s)
+        emit("redis", url=self.redis.url, pid=self.redis.pid, log=str(self.redis.log_path))
+        self._check_stop()
+        self.clickhouse.start(timeout=spec.start_timeout_s)
+        prepare_database(self.clickhouse.port, spec.database)
+        emit("clickhouse", port=self.clickhouse.port, pid=self.clickhouse.pid)
+        self._check_stop()
+        if spec.simulator_env:
+            self.simulator = self._spawn(
+                [spec.python, "-m", "services.simulator"], spec.simulator_env, "simulator"
+            )
+            log = Path(spec.log_dir) / "simulator.log"
+            wait_until_listening(
+                self.simulator, spec.sim_rest_port, spec.start_timeout_s, lambda: tail(log)
+            )
+            emit("simulator", port=spec.sim_rest_port, pid=self.simulator.pid, log=str(log))
+        self._check_stop()
+        self.supervisord = self._spawn(
+            [spec.python, "-m", "supervisor.supervisord", "-n", "-c", spec.supervisord_conf],
+            spec.service_env,
+            "supervisord",
+        )
+        emit("supervisord", pid=self.supervisord.pid, conf=spec.supervisord_conf)
+
+    def _spawn(self, argv: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+        log_path = Path(self.spec.log_dir) / f"{name}.log"
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.spec.root,
+                env={**os.environ, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+        logger.info("started %s (pid %s): %s", name, proc.pid, " ".join(argv))
+        return proc
+
+    def _check_stop(self) -> None:
+        if self.stop_requested.is_set():
+            raise InterruptedError("stop requested while starting")
+
+    # Run.
+
+    def wait(self) -> str | None:
+        """Until a stop request (None) or a process of the stack died (its description)."""
+        ready_reported = False
+        deadline = time.monotonic() + self.spec.start_timeout_s
+        while not self.stop_requested.wait(0.5):
+            for name, pid, alive in self._members():
+                if not alive:
+                    return f"{name} (pid {pid}) exited unexpectedly"
+            if not ready_reported:
+                up = {n: healthy(p) for n, p in self.spec.health_ports.items()}
+                if all(up.values()):
+                    emit("ready", services=sorted(up))
+                    ready_reported = True
+                elif time.monotonic() > deadline:
+                    down = sorted(n for n, ok in up.items() if not ok)
+                    emit("slow", waiting_for=down)
+                    deadline = float("inf")
+        return None
+
+    def _members(self) -> list[tuple[str, int | None, bool]]:
+        out: list[tuple[str, int | None, bool]] = []
+        for name, proc in (("supervisord", self.supervisord), ("simulator", self.simulator)):
+            if proc is not None:
+                out.append((name, proc.pid, proc.poll() is None))
+        for name, server in (("redis", self.redis), ("clickhouse", self.clickhouse)):
+            pid = server.pid
+            if pid is not None:
+                out.append((name, pid, running(pid)))
+        return out
+
+    def _server_pids(self) -> set[int]:
+        pids = {self.redis.pid, self.clickhouse.pid}
+        if self.simulator is not None:
+            pids.add(self.simulator.pid)
+        return {pid for pid in pids if pid is not None}
+
+    # Stop, in order: services, simulator, ClickHouse, Redis; then any orphan.
+
+    def stop(self) -> int:
+        """Stop everything in order; 0 when every part stopped cleanly."""
+        problems = []
+        timeout = self.spec.stop_timeout_s
+        if self.supervisord is not None:
+            emit("stopping", what="services")
+            code = stop_process(self.supervisord, timeout)
+            if code != 0:
+                problems.append(f"supervisord exited {code}")
+            self.supervisord = None
+        stray = stop_orphans(timeout, keep=self._server_pids())
+        if stray:
+            problems.append(f"stopped {len(stray)} orphaned process(es) {stray}")
+        if self.simulator is not None:
+            emit("stopping", what="simulator")
+            code = stop_process(self.simulator, timeout)
+            if code not in (0, -signal.SIGTERM):
+                problems.append(f"simulator exited {code}")
+            self.simulator = None
+        emit("stopping", what="clickhouse")
+        code = self.clickhouse.stop(timeout)
+        if code != 0:
+            problems.append(f"clickhouse exited {code}")
+        emit("stopping", what="redis")
+        code = self.redis.stop(timeout)
+        if code != 0:
+            problems.append(f"redis exited {code}")
+        stray = stop_orphans(timeout, keep=set())
+        if stray:
+            problems.append(f"stopped {len(stray)} leftover process(es) {stray}")
+        for problem in problems:
+            logger.warning("stop: %s", problem)
+        emit("stopped", clean=not problems, problems=problems)
+        return 1 if problems else 0
+
+
+def prepare_database(port: int, database: str) -> None:
+    """Create the database and every table the services use (idempotent)."""
+    client = Client(host="127.0.0.1", port=port, connect_timeout=10)
+    try:
+        client.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+    finally:
+        client.disconnect()
+    apply_schema(port, database)
+
+
+def apply_schema(port: int, database: str) -> None:
+    """The shared schema (shared/schema/*.sql) through the shared store's migration."""
+    try:
+        from shared.store import schema  # type: ignore[attr-defined]
+    except ImportError:
+        logger.warning("shared.store.schema not available: the services create their tables")
+        return
+    client = Client(host="127.0.0.1", port=port, database=database, connect_timeout=10)
+    try:
+        schema.apply(client, database)
+    finally:
+        client.disconnect()
+
+
+def healthy(port: int) -> bool:
+    """The service on this port answers GET /healthz with 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1.0) as answer:
+            return int(answer.status) == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (reaping is left to whoever owns it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        state, ppid = fields[0], int(fields[1])
+        if ppid == pid and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def stop_orphans(timeout: float, keep: set[int]) -> list[int]:
+    """SIGTERM, then SIGKILL, every child of this subreaper except `keep` (the servers it stops
+    itself, in order): processes re-parented here because their parent died. Reaps them."""
+    strays = [pid for pid in children(os.getpid()) if pid not in keep]
+    for pid in strays:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_reap(p) for p in strays):
+        time.sleep(0.1)
+    for pid in strays:
+        if _reap(pid):
+            _signal(pid, signal.SIGKILL)
+            while _reap(pid):
+                time.sleep(0.05)
+    return sorted(strays)
+
+
+def _reap(pid: int) -> bool:
+    """True while `pid` still runs; reaps it once it exited."""
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return running(pid)
+    return waited == 0
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def become_subreaper() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--spec", required=True, type=Path)
+    args = parser.parse_args(argv)
+    spec = StackSpec.load(args.spec)
+    Path(spec.log_dir).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=str(Path(spec.log_dir) / "run.log"),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    become_subreaper()
+    stack = Stack(spec)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        logger.info("signal %s: stopping", signum)
+        stack.stop_requested.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    failure: str | None = None
+    try:
+        stack.start()
+        failure = stack.wait()
+    except (ServerError, OSError, InterruptedError) as exc:
+        failure = None if isinstance(exc, InterruptedError) else str(exc)
+    except Exception as exc:  # anything else while starting: still stop what runs
+        logger.exception("stack failed")
+        failure = f"{type(exc).__name__}: {exc}"
+    if failure:
+        logger.error("stopping: %s", failure)
+        emit("failed", reason=failure)
+    code = stack.stop()
+    return 1 if failure or code else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

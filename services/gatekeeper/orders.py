@@ -44,7 +44,6 @@ ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
     "LOGGED": frozenset(),
 }
 
-TAG_MAX = 20
 _TAG_RE = re.compile(r"^ta[0-9a-f]{15}s[0-9]{2}$")
 
 

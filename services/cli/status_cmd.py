@@ -82,6 +82,8 @@ def gather(settings: CliSettings, now: datetime) -> SystemStatus:
             positions = history.open_positions(ch)
         finally:
             ch.disconnect()
+    except history.TableMissing as exc:
+        positions_error = str(exc)
     except (ClickHouseError, OSError, EOFError) as exc:
         positions_error = f"ClickHouse: {exc}"
     return SystemStatus(

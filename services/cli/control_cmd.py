@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import uuid
 from typing import Any
 
 from services.cli import connections, control_rules
@@ -16,7 +17,7 @@ from services.gatekeeper.settings import GatekeeperSettings
 from services.sentinel.checks import HaltState
 from shared import constants as c
 from shared.clock import SystemClock
-from shared.messages import Control
+from shared.messages import Control, RiskEvent
 from shared.settings import load_settings
 
 
@@ -129,6 +130,14 @@ def run_release(args: argparse.Namespace) -> int:
         if refusal:
             raise CliError(refusal, PROBLEM)
         client.hset(c.KILL_SWITCH_KEY, mapping=new_state.to_fields())
+        event = RiskEvent(
+            event_id=uuid.uuid4().hex,
+            kind="KILL_SWITCH_RELEASED",
+            reason=reason,
+            ts=now,
+            details={"by": by, "tripped_reason": state.reason},
+        )
+        connections.publish(client, c.RISK_EVENTS, event)
         halt = HaltState.from_hash(connections.hash_of(client, c.HALT_KEY))
     finally:
         client.close()

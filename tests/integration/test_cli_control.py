@@ -17,7 +17,7 @@ from services.sentinel.checks import CHECK_NAMES, HaltState, halt_hash
 from shared import constants as c
 from shared.bus import decode_entry
 from shared.clock import IST
-from shared.messages import Control
+from shared.messages import Control, Message, RiskEvent
 
 pytestmark = pytest.mark.integration
 
@@ -37,15 +37,18 @@ def cli_env(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     client.close()
 
 
-def controls(client: Any) -> list[Control]:
-    """The Control messages on the stream, decoded as the services decode them."""
+def events(client: Any, stream: str) -> list[Message]:
+    """The messages on a stream, decoded as the services decode them."""
     kwargs = client.connection_pool.connection_kwargs
     binary = redis.Redis(host=kwargs["host"], port=kwargs["port"], db=kwargs.get("db", 0))
     try:
-        entries = binary.xrange(c.CONTROL)
-        messages = [decode_entry(c.CONTROL, fields) for _, fields in entries]
+        return [decode_entry(stream, fields) for _, fields in binary.xrange(stream)]
     finally:
         binary.close()
+
+
+def controls(client: Any) -> list[Control]:
+    messages = events(client, c.CONTROL)
     assert all(isinstance(m, Control) for m in messages)
     return messages  # type: ignore[return-value]
 
@@ -128,6 +131,10 @@ def test_resume_is_refused_while_the_kill_switch_is_tripped_then_allowed_after_r
         "new session, loss reviewed",
     )
     assert released.reason == "loss 2.00 %"  # the trip's history is kept
+    [event] = events(cli_env, c.RISK_EVENTS)
+    assert isinstance(event, RiskEvent)
+    assert (event.kind, event.reason) == ("KILL_SWITCH_RELEASED", "new session, loss reviewed")
+    assert event.details == {"by": "cli:asha", "tripped_reason": "loss 2.00 %"}
 
     assert main(["resume", "--reason", "released and reviewed"]) == 0
     assert not HaltState.from_hash(cli_env.hgetall(c.HALT_KEY)).halted

@@ -195,6 +195,17 @@ def build_plan(
         "password": simulator.password,
         "totp_secret": simulator.totp_secret,
     }
+    # The unprefixed Kite names too, for any service field that falls back to them.
+    env |= {
+        "KITE_API_ROOT": rest,
+        "KITE_LOGIN_ROOT": rest,
+        "KITE_WS_ROOT": ws,
+        "KITE_API_KEY": simulator.api_key,
+        "KITE_API_SECRET": simulator.api_secret,
+        "KITE_USER_ID": simulator.user_id,
+        "KITE_PASSWORD": simulator.password,
+        "KITE_TOTP_SECRET": simulator.totp_secret,
+    }
     env |= settings_env(
         classes["sentinel"],
         {

@@ -22,6 +22,7 @@ from typing import Any
 from shared.errors import RejectedInput
 
 DERIVATIVE_TYPES = frozenset({"FUT", "CE", "PE"})
+INDEX_SEGMENT = "INDICES"
 INSTRUMENT_JSON_FIELDS = (
     "instrument_token",
     "exchange_token",
@@ -116,10 +117,16 @@ def normalise_instrument(raw: Mapping[str, Any], freeze: Mapping[str, int]) -> I
         raise RejectedInput(f"instrument row has a bad number: {exc}") from None
     if instrument.instrument_token <= 0 or not instrument.tradingsymbol:
         raise RejectedInput(f"instrument row without token or symbol: {dict(raw)!r}")
-    if instrument.tick_size <= 0 or instrument.lot_size <= 0:
+    # Indices are not tradable: Kite lists them with tick size 0 and lot size 0.
+    tradable = instrument.segment != INDEX_SEGMENT
+    if (
+        instrument.tick_size < 0
+        or instrument.lot_size < 0
+        or (tradable and (instrument.tick_size == 0 or instrument.lot_size == 0))
+    ):
         raise RejectedInput(
             f"{instrument.key}: tick size {instrument.tick_size} / lot size {instrument.lot_size}"
-            " must be positive"
+            " must be positive for a tradable instrument"
         )
     return instrument
 

@@ -22,6 +22,7 @@ LoginOutcome = Literal[
     "validation_failed",  # the new token did not pass the profile call
     "config_error",  # a credential setting is missing
     "unexpected_response",  # Kite answered something this code does not understand
+    "distribution_failed",  # the token could not be stored in Redis / announced
 ]
 LoginMethod = Literal["auto", "manual", "cli"]
 LoginTrigger = Literal["startup", "schedule", "token_rejected", "command", "retry", "no_token"]

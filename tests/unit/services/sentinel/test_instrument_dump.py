@@ -82,6 +82,16 @@ def test_a_bad_dump_row_is_rejected_with_its_reason(overrides: dict[str, Any], r
         normalise_instrument(option(**overrides), FREEZE)
 
 
+def test_an_index_with_zero_tick_and_lot_size_is_kept_as_kite_lists_it() -> None:
+    index = option(
+        instrument_type="EQ", segment="INDICES", exchange="NSE", tradingsymbol="NIFTY 50",
+        name="NIFTY 50", expiry="", strike=0.0, tick_size=0.0, lot_size=0,
+    )  # fmt: skip
+    assert normalise_instrument(index, FREEZE).key == "NSE:NIFTY 50"
+    with pytest.raises(RejectedInput, match="tradable"):
+        normalise_instrument(option(segment="NFO-OPT", tick_size=0.0), FREEZE)
+
+
 def test_a_row_missing_a_column_is_rejected_by_name() -> None:
     row = option()
     del row["exchange"]

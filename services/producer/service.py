@@ -1,0 +1,517 @@
+"""The Producer's async shell: KiteTicker frames -> Tick messages -> Redis ticks stream + ClickHouse.
+
+Tasks:
+- publisher: drains the FrameBuffer the reactor thread fills, parses frames (pure parser),
+  publishes pipelined batches to the partitioned ticks stream and hands the same ticks to the
+  ClickHouse sink (batched and spooled by the shared writer);
+- watchdog: stall decisions (pure) -> alert + a fresh KiteTicker for the silent connection;
+- listener: SessionEvent LOGIN -> reconnect with the new token, no restart; Control HALT/RESUME
+  -> readiness only (ticks keep flowing while halted: risk needs prices);
+- sampler: gauges (silence, staleness, buffer, stream lengths), heartbeat.
+A 403 from the ticker or from Kite REST -> a SessionEvent EXPIRED (token fingerprint only) for the
+Sentinel, then the Producer waits for a different token in Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from services.producer.adapters.instrument_source import RedisInstruments
+from services.producer.adapters.kite_rest import KiteQuotes, TokenRejected
+from services.producer.adapters.metrics import ProducerMetrics
+from services.producer.frame_buffer import FrameBuffer
+from services.producer.packets import TickParser
+from services.producer.settings import ProducerSettings
+from services.producer.sharding import shard_tokens
+from services.producer.subscriptions import Subscription, resolve_subscription
+from services.producer.ticker import (
+    EVENT_CLOSED,
+    EVENT_CONNECTED,
+    EVENT_GAVE_UP,
+    EVENT_RECONNECTING,
+    EVENT_SERVER_ERROR,
+    EVENT_TOKEN_REJECTED,
+    TickerConnection,
+    TickerEvent,
+    TickerOptions,
+)
+from services.producer.watchdog import (
+    ConnectionView,
+    find_stalls,
+    instrument_staleness,
+    seconds_since_last_tick,
+)
+from shared import constants as c
+from shared.alerts import Alert, Alerter, Severity
+from shared.bus import DeadLetter, DeadLetterKind, StreamBus
+from shared.calendar import NseCalendar
+from shared.clock import Clock, to_ist
+from shared.messages import Control, Message, SessionEvent, Tick
+from shared.session import token_fingerprint, token_rejected_event
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "producer"
+HEARTBEAT_TTL_S = 60
+LAG_SAMPLES_PER_BATCH = 64
+
+
+class TickSink(Protocol):
+    def add(self, ticks: Sequence[Tick]) -> None:
+        """Queue ticks for ClickHouse `ticks` (never blocks; batching and spooling are its job)."""
+
+
+@dataclass
+class ProducerDeps:
+    redis: Any  # redis.asyncio.Redis, bytes replies
+    bus: StreamBus
+    quotes: KiteQuotes
+    instruments: RedisInstruments
+    sink: TickSink | None
+    alerter: Alerter
+    metrics: ProducerMetrics
+    clock: Clock
+    calendar: NseCalendar | None
+
+
+class Producer:
+    def __init__(self, settings: ProducerSettings, deps: ProducerDeps) -> None:
+        self.settings = settings
+        self.d = deps
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self.buffer = FrameBuffer(settings.buffer_max_frames, self._wake_threadsafe)
+        self.parser = TickParser({})
+        self.connections: dict[str, TickerConnection] = {}
+        self.shards: dict[str, tuple[int, ...]] = {}
+        self.subscription = Subscription({}, ())
+        self.token = ""
+        self.rejected_fingerprint = ""
+        self.halted = False
+        self.halt_reason = ""
+        self.waiting_for = "an access token"
+        self.last_tick_ns: dict[int, int] = {}
+        self.published = 0
+        self._dropped_seen = 0
+        self._token_changed = asyncio.Event()
+        self._stop: asyncio.Event | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coro: Any) -> None:
+        """A fire-and-forget task that is still tracked (and cancelled at shutdown)."""
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- readiness ------------------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, str]:
+        """/ready: streaming or not, and why; a HALT is reported although ticks keep flowing."""
+        if self.waiting_for:
+            return False, f"waiting for {self.waiting_for}"
+        if not any(conn.connected for conn in self.connections.values()):
+            return False, "no ticker connection is open"
+        if self.halted:
+            return False, f"halted ({self.halt_reason}); ticks keep streaming (risk needs prices)"
+        return True, "ready"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop = stop
+        await self._read_halt()
+        listener = asyncio.create_task(self._listen(stop), name="producer-listen")
+        sampler = asyncio.create_task(self._sample(stop), name="producer-sample")
+        tasks: list[asyncio.Task[None]] = [listener, sampler]
+        try:
+            if not await self._start_feed(stop):
+                return
+            tasks.append(asyncio.create_task(self._publish_loop(stop), name="producer-publish"))
+            tasks.append(asyncio.create_task(self._watchdog(stop), name="producer-watchdog"))
+            tasks.append(asyncio.create_task(self._token_loop(stop), name="producer-token"))
+            await stop.wait()
+        finally:
+            self._wake.set()
+            self._token_changed.set()
+            for conn in self.connections.values():
+                conn.close()
+            tasks.extend(self._background)
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self._publish_pending()
+            logger.info("producer stopped after publishing %d ticks", self.published)
+
+    async def _start_feed(self, stop: asyncio.Event) -> bool:
+        """Wait for a token and the instruments, resolve, shard, connect. False when stopped."""
+        while not stop.is_set():
+            token = await self._current_token()
+            if not token or token_fingerprint(token) == self.rejected_fingerprint:
+                self.waiting_for = "an access token" if not token else "a new access token"
+            elif not await self.d.instruments.loaded():
+                self.waiting_for = "the instruments dump (Sentinel)"
+            else:
+                try:
+                    subscription = await self._resolve(token)
+                except TokenRejected as exc:
+                    await self._token_rejected(token, f"Kite LTP: {exc}")
+                    subscription = None
+                if subscription is not None and subscription.symbols:
+                    self.token = token
+                    self._apply_subscription(subscription)
+                    self._connect_all("start")
+                    self.waiting_for = ""
+                    return True
+                if subscription is not None:
+                    self.waiting_for = "instruments to subscribe: " + "; ".join(
+                        subscription.problems
+                    )
+            logger.info("producer not streaming yet: waiting for %s", self.waiting_for)
+            self._token_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._token_changed.wait(), self.settings.token_poll_s)
+        return False
+
+    async def _resolve(self, token: str) -> Subscription:
+        s = self.settings
+        spots = sorted(set(s.option_underlyings.values()))
+        refs = await self.d.instruments.by_symbols([*s.instruments, *spots])
+        options = {
+            name: await self.d.instruments.options_of(s.option_exchange, name)
+            for name in s.option_underlyings
+        }
+        quotes = await self.d.quotes.spots(token, spots) if spots else {}
+        prices = {symbol: quote.last_price for symbol, quote in quotes.items()}
+        market_dates = [q.market_date for q in quotes.values() if q.market_date is not None]
+        today = min(market_dates) if market_dates else to_ist(self.d.clock.now()).date()
+        subscription = resolve_subscription(
+            s.instruments, s.option_underlyings, refs, options, prices, today,
+            s.option_strikes_each_side,
+        )  # fmt: skip
+        for problem in subscription.problems:
+            logger.error("subscription problem: %s", problem)
+        return subscription
+
+    def _apply_subscription(self, subscription: Subscription) -> None:
+        s = self.settings
+        shards = shard_tokens(
+            list(subscription.symbols), s.max_connections, s.instruments_per_connection
+        )
+        if shards.reason:
+            logger.error("%s", shards.reason)
+        self.subscription = subscription
+        # Old tokens stay known: frames already buffered must not lose their symbols.
+        self.parser = TickParser({**self.parser.symbols, **subscription.symbols})
+        self.shards = {f"c{i}": tokens for i, tokens in enumerate(shards.connections)}
+        self.d.metrics.subscribed_instruments.set(sum(len(t) for t in self.shards.values()))
+        logger.info(
+            "streaming %d instruments over %d connection(s), mode %s",
+            sum(len(t) for t in self.shards.values()),
+            len(self.shards),
+            s.tick_mode,
+        )
+
+    def _options(self) -> TickerOptions:
+        s = self.settings
+        return TickerOptions(
+            s.api_key, s.kite_ws_root, s.tick_mode, s.reconnect_max_tries,
+            s.reconnect_max_delay_s, s.connect_timeout_s,
+        )  # fmt: skip
+
+    def _connect_all(self, reason: str) -> None:
+        for name in list(self.connections):
+            if name not in self.shards:
+                self.connections.pop(name).close()
+        for name in self.shards:
+            self._replace(name, reason)
+
+    def _replace(self, name: str, reason: str) -> None:
+        """A fresh KiteTicker for one shard (new token, stall, start); the old one is dropped."""
+        old = self.connections.get(name)
+        if old is not None:
+            old.close()
+            self.d.metrics.reconnects.labels(name, reason).inc()
+        conn = TickerConnection(
+            name, self.shards[name], self.token, self._options(), self.buffer,
+            self._notify_threadsafe, time.time_ns(),
+        )  # fmt: skip
+        self.connections[name] = conn
+        conn.start()
+        logger.info(
+            "ticker %s (re)connecting: %s, %d instruments", name, reason, len(self.shards[name])
+        )
+
+    # -- thread bridge --------------------------------------------------------------------------
+
+    def _wake_threadsafe(self) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+                loop.call_soon_threadsafe(self._wake.set)
+
+    def _notify_threadsafe(self, event: TickerEvent) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._on_ticker_event, event)
+
+    def _on_ticker_event(self, event: TickerEvent) -> None:
+        name, kind, detail = event
+        conn = self.connections.get(name)
+        if kind == EVENT_CONNECTED:
+            logger.info("ticker %s connected: %s", name, detail)
+        elif kind == EVENT_CLOSED:
+            logger.warning("ticker %s closed: %s", name, detail)
+        elif kind == EVENT_RECONNECTING:
+            self.d.metrics.reconnects.labels(name, "dropped").inc()
+            logger.warning("ticker %s reconnecting by itself (attempt %s)", name, detail)
+        elif kind == EVENT_GAVE_UP:
+            logger.error("ticker %s gave up reconnecting: %s", name, detail)
+        elif kind == EVENT_SERVER_ERROR:
+            logger.error("ticker %s: Kite says: %s", name, detail)
+        elif kind == EVENT_TOKEN_REJECTED and conn is not None:
+            self._spawn(self._token_rejected(self.token, f"ticker {name}: {detail}"))
+
+    # -- token ----------------------------------------------------------------------------------
+
+    async def _current_token(self) -> str:
+        raw = await self.d.redis.get(c.ACCESS_TOKEN_KEY)
+        return raw.decode() if isinstance(raw, bytes) else (raw or "")
+
+    async def _token_rejected(self, token: str, where: str) -> None:
+        fingerprint = token_fingerprint(token)
+        if not token or fingerprint == self.rejected_fingerprint:
+            return
+        self.rejected_fingerprint = fingerprint
+        self.waiting_for = "a new access token (Kite rejected the current one)"
+        logger.error("access token %s rejected (%s): reporting to the Sentinel", fingerprint, where)
+        try:
+            await self.d.bus.publish(
+                c.SESSION_EVENTS, token_rejected_event(token, SERVICE, self.d.clock.now())
+            )
+        except Exception as exc:
+            logger.error("could not report the token rejection: %s", type(exc).__name__)
+        self._token_changed.set()
+
+    async def _token_loop(self, stop: asyncio.Event) -> None:
+        """Adopt a new token from Redis: on a LOGIN event, or by polling while rejected."""
+        while not stop.is_set():
+            self._token_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._token_changed.wait(), self.settings.token_poll_s)
+            if stop.is_set():
+                return
+            try:
+                token = await self._current_token()
+            except Exception as exc:
+                logger.warning("cannot read the access token: %s", type(exc).__name__)
+                continue
+            if not token or token == self.token:
+                continue
+            if token_fingerprint(token) == self.rejected_fingerprint:
+                continue
+            await self._adopt_token(token)
+
+    async def _adopt_token(self, token: str) -> None:
+        logger.info("new access token %s: reconnecting without a restart", token_fingerprint(token))
+        self.token = token
+        try:
+            subscription = await self._resolve(token)
+            if subscription.symbols and set(subscription.symbols) != set(self.subscription.symbols):
+                self._apply_subscription(subscription)
+        except Exception as exc:  # keep streaming what we have; the new token still applies
+            logger.warning("subscription not re-resolved for the new token: %s", exc)
+        self.rejected_fingerprint = ""
+        self.waiting_for = ""
+        self._connect_all("token")
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    async def _publish_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._wake.clear()
+            if not self.buffer.arm():
+                await self._wake.wait()
+            if stop.is_set():
+                return
+            await self._publish_pending()
+
+    async def _publish_pending(self) -> None:
+        """Parse and publish what is buffered, one bounded batch at a time."""
+        while len(self.buffer):
+            frames = self.buffer.drain(self.settings.drain_max_ticks)
+            ticks: list[Tick] = []
+            per_connection: Counter[str] = Counter()
+            for frame in frames:
+                parsed, bad = self.parser.parse_frame(frame.payload, frame.received_ns)
+                ticks.extend(parsed)
+                per_connection[frame.connection] += len(parsed)
+                for packet in bad:
+                    await self._dead_letter(frame.connection, packet.reason, packet.packet)
+            for name, count in per_connection.items():
+                self.d.metrics.ticks_received.labels(name).inc(count)
+            if ticks:
+                await self._publish(ticks)
+
+    async def _publish(self, ticks: list[Tick]) -> None:
+        s = self.settings
+        try:
+            await self.d.bus.publish_partitioned(c.TICKS, ticks, s.tick_partitions)
+        except Exception as exc:
+            # Redis is down past the bus's retries: the ticks still go to ClickHouse (spooled),
+            # the loss on the stream is counted and logged, the loop goes on.
+            self.d.metrics.ticks_dropped.labels("redis_unavailable").inc(len(ticks))
+            logger.error("%d ticks not published to Redis: %s: %s", len(ticks),
+                         type(exc).__name__, exc)  # fmt: skip
+        else:
+            self.published += len(ticks)
+            self.d.metrics.ticks_published.inc(len(ticks))
+        if self.d.sink is not None:
+            self.d.sink.add(ticks)
+        last = self.last_tick_ns
+        for tick in ticks:
+            last[tick.instrument_token] = tick.received_ns
+        now_s = time.time()
+        stride = max(1, len(ticks) // LAG_SAMPLES_PER_BATCH)
+        for tick in ticks[::stride]:
+            self.d.metrics.tick_lag.observe(max(0.0, now_s - tick.exchange_ts.timestamp()))
+
+    async def _dead_letter(self, connection: str, reason: str, packet: bytes) -> None:
+        self.d.metrics.bad_packets.inc()
+        letter = DeadLetter(
+            kind=DeadLetterKind.MALFORMED,
+            reason=f"ticker packet from {connection}: {reason}",
+            service=SERVICE,
+            stream=c.TICKS,
+            entry_id="",
+            deliveries=0,
+            fields={b"packet": packet, b"connection": connection.encode()},
+        )
+        try:
+            await self.d.bus.dead_letter(letter)
+        except Exception as exc:
+            logger.error("bad packet not dead-lettered (%s): %s", type(exc).__name__, reason)
+
+    # -- watchdog and gauges --------------------------------------------------------------------
+
+    def views(self) -> dict[str, ConnectionView]:
+        return {
+            name: ConnectionView(
+                name,
+                conn.started_ns / 1e9,
+                None if conn.last_frame_ns is None else conn.last_frame_ns / 1e9,
+            )
+            for name, conn in self.connections.items()
+        }
+
+    async def _watchdog(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), s.watchdog_interval_s)
+            if stop.is_set() or self.waiting_for:
+                continue
+            now = time.time()
+            market_open = (
+                self.d.calendar.is_market_open(self.d.clock.now()) if self.d.calendar else True
+            )
+            views = self.views()
+            for name, view in views.items():
+                self.d.metrics.seconds_since_last_tick.labels(name).set(
+                    seconds_since_last_tick(view, now)
+                )
+                self.d.metrics.connected.labels(name).set(
+                    1 if self.connections[name].connected else 0
+                )
+            stalls = find_stalls(
+                views.values(), now, market_open, s.stall_seconds, s.watch_outside_market_hours
+            )
+            for stall in stalls:
+                if self.connections[stall.connection].token_rejected:
+                    continue  # explained: waiting for a new token, reconnecting would not help
+                logger.error("feed stall: %s", stall.reason)
+                self.d.metrics.feed_stalls.labels(stall.connection).inc()
+                self._replace(stall.connection, "stall")
+                self._spawn(
+                    self.d.alerter.send(
+                        Alert(Severity.CRITICAL, f"producer-stall-{stall.connection}",
+                              "Tick feed stalled", stall.reason)
+                    )
+                )  # fmt: skip
+
+    async def _sample(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        key = c.HEARTBEAT_KEY.format(service=SERVICE)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), s.sample_interval_s)
+            m = self.d.metrics
+            m.buffer_frames.set(len(self.buffer))
+            dropped = self.buffer.dropped_packets
+            if dropped > self._dropped_seen:
+                m.ticks_dropped.labels("buffer_overflow").inc(dropped - self._dropped_seen)
+                logger.warning("publisher fell behind: %d ticks dropped from the buffer so far",
+                               dropped)  # fmt: skip
+                self._dropped_seen = dropped
+            if self.connections:
+                staleness = instrument_staleness(
+                    {t: ns / 1e9 for t, ns in self.last_tick_ns.items()},
+                    {t: name for name, tokens in self.shards.items() for t in tokens},
+                    self.views(), time.time(), s.instrument_stale_seconds, s.stall_seconds,
+                )  # fmt: skip
+                m.stale_instruments.set(staleness.stale)
+            try:
+                await self.d.redis.set(key, self.d.clock.now().isoformat(), ex=HEARTBEAT_TTL_S)
+                for p in range(s.tick_partitions):
+                    stream = c.partitioned(c.TICKS, p)
+                    m.stream_length.labels(stream).set(await self.d.redis.xlen(stream))
+            except Exception as exc:
+                logger.debug("sampling Redis failed: %s", type(exc).__name__)
+
+    # -- events ---------------------------------------------------------------------------------
+
+    async def _read_halt(self) -> None:
+        try:
+            raw = await self.d.redis.hgetall(c.HALT_KEY)
+        except Exception as exc:
+            logger.warning("cannot read the HALT state: %s", type(exc).__name__)
+            return
+        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        self._set_halted(fields.get("halted") == "1", fields.get("reasons", ""))
+
+    def _set_halted(self, halted: bool, reason: str) -> None:
+        if halted != self.halted:
+            logger.warning("system %s (%s); ticks keep streaming", "HALTED" if halted else "RESUMED",
+                           reason)  # fmt: skip
+        self.halted, self.halt_reason = halted, reason
+        self.d.metrics.set_halted(halted)
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.d.bus.listen([c.SESSION_EVENTS, c.CONTROL], self._on_event, stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("event listener failed; restarting in 1 s")
+                await asyncio.sleep(1.0)
+
+    async def _on_event(self, stream: str, entry_id: str, message: Message) -> None:
+        if isinstance(message, Control):
+            self._set_halted(message.command == "HALT", message.reason)
+        elif (
+            isinstance(message, SessionEvent)
+            and message.kind == "LOGIN"
+            and message.token_fingerprint != token_fingerprint(self.token)
+        ):
+            self._token_changed.set()

@@ -1,0 +1,59 @@
+"""The Sentinel's Prometheus metrics (contract names), on an injected registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from services.sentinel.checks import CHECK_NAMES
+from shared.metrics import PREFIX, BaseMetrics
+
+
+class SentinelMetrics(BaseMetrics):
+    def __init__(self, registry: CollectorRegistry, service: str = "sentinel") -> None:
+        super().__init__(registry, service)
+        self.token_valid = Gauge(
+            f"{PREFIX}token_valid", "1 while the Kite access token validates", registry=registry
+        )
+        self.token_expiry_seconds = Gauge(
+            f"{PREFIX}token_expiry_seconds",
+            "Seconds until the access token expires (0: none or expired)",
+            registry=registry,
+        )
+        self.logins = Counter(
+            f"{PREFIX}logins", "Login attempts by outcome", ["outcome"], registry=registry
+        )
+        self.premarket_check = Gauge(
+            f"{PREFIX}premarket_check", "1 pass / 0 fail per pre-market check", ["check"],
+            registry=registry,
+        )  # fmt: skip
+        self.token_rejections = Counter(
+            f"{PREFIX}token_rejections",
+            "Token rejections reported by services (SessionEvent EXPIRED)",
+            registry=registry,
+        )
+        self.instruments_loaded = Gauge(
+            f"{PREFIX}instruments_loaded", "Instruments in the last dump", registry=registry
+        )
+        self.redis_retries = Counter(
+            f"{PREFIX}redis_retries", "Redis calls retried", ["service", "operation"],
+            registry=registry,
+        )  # fmt: skip
+        for name in CHECK_NAMES:
+            self.premarket_check.labels(name).set(0)
+        self.token_valid.set(0)
+
+    # BusMetrics (shared.bus) on top of BaseMetrics.
+    def handled(self, stream: str) -> None:
+        self.consumed(stream)
+
+    def handler_failed(self, stream: str) -> None:
+        pass  # broadcast reads only
+
+    def reclaimed(self, stream: str, count: int) -> None:
+        pass
+
+    def trimmed(self, stream: str, count: int) -> None:
+        pass
+
+    def io_retried(self, operation: str) -> None:
+        self.redis_retries.labels(self.service, operation).inc()

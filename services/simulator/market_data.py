@@ -86,27 +86,52 @@ def read_bars(path: Path) -> tuple[MinuteBar, ...]:
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
 
 
+def group_by_day(bars: Iterable[MinuteBar]) -> dict[date, tuple[MinuteBar, ...]]:
+    """Bars by their (IST) date, each day in time order."""
+    grouped: dict[date, list[MinuteBar]] = {}
+    for bar in bars:
+        grouped.setdefault(bar.start.date(), []).append(bar)
+    return {day: tuple(sorted(rows)) for day, rows in grouped.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _read_days(path: str, mtime_ns: int) -> dict[date, tuple[MinuteBar, ...]]:
+    return group_by_day(_read_bars(path, mtime_ns))
+
+
+def read_bars_by_day(path: Path) -> dict[date, tuple[MinuteBar, ...]]:
+    """All bars of a file grouped by day, cached per process (do not mutate the result)."""
+    try:
+        return _read_days(str(path), path.stat().st_mtime_ns)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}") from None
+
+
 def bars_by_session_day(
-    bars: Iterable[MinuteBar], calendar: NseCalendar
+    days: Mapping[date, tuple[MinuteBar, ...]], calendar: NseCalendar
 ) -> dict[date, tuple[MinuteBar, ...]]:
     """Bars grouped by day, keeping only those that start inside one of the day's sessions."""
-    grouped: dict[date, list[MinuteBar]] = {}
-    dropped: dict[date, int] = {}
-    sessions_of: dict[date, list[tuple[datetime, datetime]]] = {}
-    for bar in bars:
-        day = bar.start.date()
-        sessions = sessions_of.get(day)
-        if sessions is None:
-            sessions = sessions_of[day] = [(s.open, s.close) for s in calendar.sessions(day)]
-        if any(opens <= bar.start < closes for opens, closes in sessions):
-            grouped.setdefault(day, []).append(bar)
-        else:
-            dropped[day] = dropped.get(day, 0) + 1
-    for day, count in sorted(dropped.items()):
-        logger.info(
-            "dropped %s bars of %s outside its sessions (%s)", count, day, calendar.describe(day)
-        )
-    return {day: tuple(sorted(rows)) for day, rows in grouped.items()}
+    result: dict[date, tuple[MinuteBar, ...]] = {}
+    for day, rows in days.items():
+        sessions = [(s.open, s.close) for s in calendar.sessions(day)]
+        if (
+            len(sessions) == 1
+            and sessions[0][0] <= rows[0].start
+            and rows[-1].start < sessions[0][1]
+        ):
+            result[day] = rows  # the usual day: every bar inside its one session
+            continue
+        kept = tuple(b for b in rows if any(o <= b.start < c for o, c in sessions))
+        if len(kept) < len(rows):
+            logger.info(
+                "dropped %s bars of %s outside its sessions (%s)",
+                len(rows) - len(kept),
+                day,
+                calendar.describe(day),
+            )
+        if kept:
+            result[day] = kept
+    return result
 
 
 def daily_bars_from_minutes(days: Mapping[date, tuple[MinuteBar, ...]]) -> list[DailyBar]:

@@ -22,7 +22,7 @@ from services.simulator.market_data import (
     MinuteBar,
     bars_by_session_day,
     missing_days,
-    read_bars,
+    read_bars_by_day,
     read_daily_bars,
 )
 from services.simulator.order_book import BookRules, OrderBook
@@ -111,7 +111,7 @@ def build_simulation(settings: SimulatorSettings, calendar: NseCalendar, wall: f
     underlyings = _underlyings(s)
     files = {NIFTY_TOKEN: s.nifty_minute_file, BANKNIFTY_TOKEN: s.banknifty_minute_file}
     minute_days = {
-        token: bars_by_session_day(read_bars(s.data_path() / name), calendar)
+        token: bars_by_session_day(read_bars_by_day(s.data_path() / name), calendar)
         for token, name in files.items()
     }
     nifty_days = minute_days[NIFTY_TOKEN]

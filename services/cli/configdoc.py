@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import AliasChoices, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticUndefined, to_jsonable_python
 
 from shared.settings import ServiceSettings
 
@@ -23,7 +23,16 @@ SETTINGS_CLASSES: tuple[tuple[str, str], ...] = (
         "Shared infrastructure (any service; a service prefix overrides)",
         "shared.settings:ServiceSettings",
     ),
+    (
+        "Sentinel: daily login, token, pre-market checks",
+        "services.sentinel.settings:SentinelSettings",
+    ),
+    ("`tradealgo run` (`make run`): the local stack", "services.cli.settings:RunSettings"),
+    ("`tradealgo` CLI: where it finds the running system", "services.cli.settings:CliSettings"),
 )
+# Still to add once every field has a description (the test below would fail otherwise):
+# services.producer.settings:ProducerSettings, services.consumer.settings:ConsumerSettings,
+# services.gatekeeper.settings:GatekeeperSettings, services.simulator.settings:SimulatorSettings.
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,19 @@ class SettingDoc:
     default: str
     description: str
     secret: bool
+    fallbacks: tuple[str, ...] = ()  # other variables read when `env` is unset
+
+
+def env_names(cls: type[ServiceSettings], name: str) -> tuple[str, ...]:
+    """The variables a field is read from, first one first (its alias choices, or PREFIX_NAME)."""
+    alias = cls.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        names = tuple(choice for choice in alias.choices if isinstance(choice, str))
+        if names:
+            return names
+    if isinstance(alias, str):
+        return (alias,)
+    return (cls.env_name(name),)
 
 
 def load_class(path: str) -> type[ServiceSettings]:
@@ -48,21 +70,24 @@ def _default(field: FieldInfo) -> tuple[str, bool]:
         return value.get_secret_value(), True
     if isinstance(value, bool):
         return str(value).lower(), False
-    if isinstance(value, list | tuple | set | frozenset | dict):  # pydantic-settings reads JSON
-        return json.dumps(list(value) if not isinstance(value, dict) else value), False
+    if isinstance(value, list | tuple | set | frozenset | dict | BaseModel):
+        # pydantic-settings reads complex values as JSON
+        return json.dumps(to_jsonable_python(value), separators=(",", ":")), False
     return ("" if value is None else str(value)), False
 
 
 def settings_of(cls: type[ServiceSettings], *, shared: bool) -> list[SettingDoc]:
     """The shared infra settings (`shared=True`) or a service's own ones, with their env names."""
     docs = []
+    unused = getattr(cls, "UNUSED_SETTINGS", ())  # inherited fields a class does not use
     for name, field in cls.model_fields.items():
-        if (name in ServiceSettings.SHARED_FIELDS) != shared:
+        if (name in ServiceSettings.SHARED_FIELDS) != shared or name in unused:
             continue
-        env = name.upper() if shared else cls.env_name(name)
+        names = (name.upper(),) if shared else env_names(cls, name)
         default, secret = _default(field)
         secret = secret or field.annotation is SecretStr
-        docs.append(SettingDoc(env, default, (field.description or "").strip(), secret))
+        description = (field.description or "").strip()
+        docs.append(SettingDoc(names[0], default, description, secret, names[1:]))
     return docs
 
 
@@ -82,7 +107,8 @@ def markdown() -> str:
             default = f"`{doc.default}`" if doc.default else ""
             if doc.secret:
                 default = f"{default} (secret)".strip()
-            lines.append(f"| `{doc.env}` | {default} | {doc.description} |")
+            also = f" (or `{'`, `'.join(doc.fallbacks)}`)" if doc.fallbacks else ""
+            lines.append(f"| `{doc.env}` | {default} | {doc.description}{also} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -99,7 +125,8 @@ def env_example() -> str:
         lines.append(f"## {title}")
         for doc in docs:
             if doc.description:
-                lines.append(f"# {doc.description}")
+                also = f" (or {', '.join(doc.fallbacks)})" if doc.fallbacks else ""
+                lines.append(f"# {doc.description}{also}")
             lines.append(f"# {doc.env}={doc.default}")
         lines.append("")
     return "\n".join(lines)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import uuid
+from collections.abc import Callable
 from typing import Any
+
+from redis.exceptions import WatchError
 
 from services.cli import connections, control_rules
 from services.cli.errors import OK, PROBLEM, USAGE, CliError
@@ -60,12 +63,28 @@ def _reason(args: argparse.Namespace) -> str:
     return str(args.reason).strip()
 
 
-def _write_halt(client: Any, fields: dict[str, str], control: Control) -> str:
-    with client.pipeline(transaction=True) as pipe:
-        pipe.delete(c.HALT_KEY)
-        pipe.hset(c.HALT_KEY, mapping=fields)
-        pipe.execute()
-    return connections.publish(client, c.CONTROL, control)
+WATCH_ATTEMPTS = 5
+
+
+def _transact(client: Any, keys: tuple[str, ...], decide: Callable[[Any], Any]) -> Any:
+    """Read, decide and write atomically: `decide(pipe)` reads through the pipeline (the keys
+    are WATCHed) and queues its writes after `pipe.multi()`; a concurrent change of a watched key
+    (the Sentinel re-deciding the halt, the Gatekeeper tripping the kill switch) makes us read
+    and decide again, so a decision is never made on stale state."""
+    for _ in range(WATCH_ATTEMPTS):
+        with client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(*keys)
+                result = decide(pipe)
+                pipe.execute()
+                return result
+            except WatchError:
+                continue
+    raise CliError("the halt state kept changing while deciding; try again", PROBLEM)
+
+
+def _hash(pipe: Any, key: str) -> dict[str, str]:
+    return connections.hash_of(pipe, key)
 
 
 def run_halt(args: argparse.Namespace) -> int:
@@ -73,12 +92,20 @@ def run_halt(args: argparse.Namespace) -> int:
     settings = load_cli_settings()
     source = control_rules.cli_source(_operator(settings))
     now = SystemClock().now()
+
+    def decide(pipe: Any) -> HaltState:
+        current = HaltState.from_hash(_hash(pipe, c.HALT_KEY))
+        fields = control_rules.halted_fields(current, reason, source, now)
+        pipe.multi()
+        pipe.delete(c.HALT_KEY)
+        pipe.hset(c.HALT_KEY, mapping=fields)
+        return current
+
     client = connections.redis_client(settings)
     try:
-        current = HaltState.from_hash(connections.hash_of(client, c.HALT_KEY))
-        fields = control_rules.halted_fields(current, reason, source, now)
+        current = _transact(client, (c.HALT_KEY,), decide)
         control = Control(command="HALT", reason=reason, source=source, ts=now)
-        entry = _write_halt(client, fields, control)
+        entry = connections.publish(client, c.CONTROL, control)
     finally:
         client.close()
     already = f" (it was already halted by {current.source})" if current.halted else ""
@@ -93,20 +120,29 @@ def run_resume(args: argparse.Namespace) -> int:
     settings = load_cli_settings()
     source = control_rules.cli_source(_operator(settings))
     now = SystemClock().now()
-    client = connections.redis_client(settings)
-    try:
-        halt = HaltState.from_hash(connections.hash_of(client, c.HALT_KEY))
-        checks = connections.hash_of(client, c.CHECKS_KEY)
-        kill = connections.hash_of(client, c.KILL_SWITCH_KEY)
+
+    def decide(pipe: Any) -> HaltState | None:
+        halt = HaltState.from_hash(_hash(pipe, c.HALT_KEY))
+        kill = _hash(pipe, c.KILL_SWITCH_KEY)
         kill_switch = KillSwitchState.from_fields(kill) if kill else KillSwitchState()
-        refusal = control_rules.resume_refusal(halt, checks, kill_switch)
+        refusal = control_rules.resume_refusal(halt, _hash(pipe, c.CHECKS_KEY), kill_switch)
         if refusal:
             raise CliError(refusal, PROBLEM)
         if not halt.halted:
+            return None
+        pipe.multi()
+        pipe.delete(c.HALT_KEY)
+        pipe.hset(c.HALT_KEY, mapping=control_rules.resumed_fields(source, now))
+        return halt
+
+    client = connections.redis_client(settings)
+    try:
+        halt = _transact(client, (c.HALT_KEY, c.CHECKS_KEY, c.KILL_SWITCH_KEY), decide)
+        if halt is None:
             print("trading is not halted: nothing to resume")
             return OK
         control = Control(command="RESUME", reason=reason, source=source, ts=now)
-        entry = _write_halt(client, control_rules.resumed_fields(source, now), control)
+        entry = connections.publish(client, c.CONTROL, control)
     finally:
         client.close()
     print(f"RESUME published ({c.CONTROL} {entry}) by {source}: {reason}")
@@ -120,16 +156,22 @@ def run_release(args: argparse.Namespace) -> int:
     gatekeeper = load_settings(GatekeeperSettings)
     by = control_rules.cli_source(_operator(settings))
     now = SystemClock().now()
-    client = connections.redis_client(settings)
-    try:
-        raw = connections.hash_of(client, c.KILL_SWITCH_KEY)
+
+    def decide(pipe: Any) -> KillSwitchState:
+        raw = _hash(pipe, c.KILL_SWITCH_KEY)
         state = KillSwitchState.from_fields(raw) if raw else KillSwitchState()
         new_state, refusal = control_rules.released_state(
             state, gatekeeper.kill_switch_loss_pct, reason, by, now
         )
         if refusal:
             raise CliError(refusal, PROBLEM)
-        client.hset(c.KILL_SWITCH_KEY, mapping=new_state.to_fields())
+        pipe.multi()
+        pipe.hset(c.KILL_SWITCH_KEY, mapping=new_state.to_fields())
+        return state
+
+    client = connections.redis_client(settings)
+    try:
+        state = _transact(client, (c.KILL_SWITCH_KEY,), decide)
         event = RiskEvent(
             event_id=uuid.uuid4().hex,
             kind="KILL_SWITCH_RELEASED",

@@ -37,13 +37,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def available_days() -> tuple[set[date], str]:
     """The days the simulator's configured minute files hold (and the file it read)."""
-    from services.simulator.market_data import bars_by_session_day, read_bars
+    from services.simulator.market_data import bars_by_session_day, read_bars_by_day
     from services.simulator.settings import SimulatorSettings
     from shared.calendar import load_calendar
 
     sim = load_settings(SimulatorSettings)
     path = sim.data_path() / sim.nifty_minute_file
-    days = bars_by_session_day(read_bars(path), load_calendar(sim.market_calendar_path or None))
+    days = bars_by_session_day(
+        read_bars_by_day(path), load_calendar(sim.market_calendar_path or None)
+    )
     return set(days), str(path)
 
 

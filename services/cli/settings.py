@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -25,6 +25,7 @@ class CliSettings(ServiceSettings):
     """Where the operator CLI finds the running system."""
 
     model_config = service_config("CLI_")
+    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ("metrics_port", "metrics_host", "spool_dir")
 
     sentinel_url: str = Field(
         "http://127.0.0.1:9101", description="Sentinel /healthz /metrics root (status)"
@@ -63,6 +64,7 @@ class RunSettings(ServiceSettings):
     """`tradealgo run` (`make run`): the whole system on one machine, without Docker."""
 
     model_config = service_config("RUN_")
+    UNUSED_SETTINGS: ClassVar[tuple[str, ...]] = ("metrics_port", "metrics_host")
 
     broker: Broker = Field(
         "auto",
@@ -81,16 +83,18 @@ class RunSettings(ServiceSettings):
         True, description="simulator runs start from empty Redis and ClickHouse state"
     )
     var_dir: str = Field("var", description="state, logs and run files of the local run")
-    redis_port: int = Field(0, ge=0, le=65535, description="local Redis port (0: a free port)")
-    clickhouse_port: int = Field(
-        0, ge=0, le=65535, description="local ClickHouse native port (0: a free port)"
+    redis_server_port: int = Field(
+        0, ge=0, le=65535, description="port of the local Redis server (0: a free port)"
+    )
+    clickhouse_server_port: int = Field(
+        0, ge=0, le=65535, description="native port of the local ClickHouse (0: a free port)"
     )
     base_port: int = Field(
         0,
         ge=0,
         le=65500,
-        description="metrics ports are base+1..base+4 (sentinel..gatekeeper), simulator "
-        "REST/WS base+10/11; 0: free ports",
+        description="fixed ports: services' metrics base+1..4 (sentinel, producer, consumer, "
+        "gatekeeper), simulator metrics base+5, REST base+10, WebSocket base+11; 0: free ports",
     )
     supervisord_conf: str = Field(
         "deploy/supervisord.conf", description="supervisord configuration the services run under"

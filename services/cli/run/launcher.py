@@ -85,8 +85,8 @@ def resolve_ports(run: RunSettings, simulator: bool) -> Ports:
         return base + offset if base else free_port()
 
     return Ports(
-        redis=run.redis_port or free_port(),
-        clickhouse=run.clickhouse_port or free_port(),
+        redis=run.redis_server_port or free_port(),
+        clickhouse=run.clickhouse_server_port or free_port(),
         sentinel=port(1),
         producer=port(2),
         consumer=port(3),

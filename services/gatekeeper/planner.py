@@ -2,7 +2,7 @@
 
 An intent is an EXIT when it says so (`is_exit`) or when it is on the other side of an open
 position without asking for more than that position (a SELL signal while long closes the long).
-Exits skip the entry-only rules (kill switch, breaker, signal age, allow-lists, confidence, loss
+Exits skip the entry-only rules (kill switch, HALT, breaker, signal age, allow-lists, confidence, loss
 limits, position count and size) but not market hours or pricing. Entries pass every rule, and
 every failing reason is reported, not only the first.
 
@@ -113,6 +113,7 @@ class OrderPlanner:
                 reasons.append(f"would reverse the position of {position.quantity}: exit it first")
             reasons += [
                 rules.kill_switch_tripped(state.kill_switch.state),
+                rules.trading_halted(state.halt_reason),
                 state.breaker.denial(now.timestamp()),
                 rules.signal_too_old(
                     intent.created_at,

@@ -3,7 +3,8 @@
 The shell fills `instruments` from the instruments dump, `quotes` and the book's marks from the
 ticks stream, `chains` from instruments + quotes of the underlyings' options, `available_margin`
 from the broker (live), `decided` from today's decided intents in ClickHouse, and
-`kill_switch.state` from Redis (KILL_SWITCH_KEY) on start. Everything else is built fresh.
+`kill_switch.state` from Redis (KILL_SWITCH_KEY) on start, `halt_reason` from the HALT state
+(HALT_KEY and Control messages). Everything else is built fresh.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class RiskState:
     quotes: dict[str, Quote] = field(default_factory=dict)
     chains: dict[str, OptionChain] = field(default_factory=dict)
     available_margin: float | None = None
+    halt_reason: str | None = None  # set while a HALT is in force: entries are denied, exits run
 
     @classmethod
     def fresh(

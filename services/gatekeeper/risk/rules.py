@@ -112,6 +112,13 @@ def kill_switch_tripped(state: KillSwitchState) -> str | None:
     return None
 
 
+def trading_halted(halt_reason: str | None) -> str | None:
+    """A HALT (Sentinel, operator, kill switch) stops new entries; exits are not asked."""
+    if halt_reason is not None:
+        return f"trading is halted ({halt_reason or 'no reason given'}): no new entries"
+    return None
+
+
 def short_not_allowed(product: str, opens_short: bool) -> str | None:
     """Delivery (CNC) cannot be sold short; intraday (MIS) and F&O (NRML) can."""
     if opens_short and product == "CNC":

@@ -5,9 +5,11 @@ regular day), so 60-minute candles start 09:15, 10:15, ..., 15:15 and the last o
 the session close (15:15-15:30). A special session (e.g. 2024-03-02: 09:15-10:00 and 11:30-12:30)
 anchors its buckets at its own open. The `day` bucket spans every session of the date.
 
-Sessions come from a `SessionsOf` callable (date -> sessions). Until the shared market calendar
-exists, `regular_sessions()` says every date has the regular 09:15-15:30 session: "a bucket only
-exists where ticks arrive", so a holiday simply produces no ticks and no buckets.
+Sessions come from a `SessionsOf` callable (date -> sessions): `NseCalendar.sessions` of
+shared.calendar fits as is; `regular_sessions()` says every date has the regular 09:15-15:30
+session ("a bucket only exists where ticks arrive": a holiday simply produces no ticks);
+`data_sessions(calendar)` is the backtester's rule (a date present in the data is a trading day:
+its calendar sessions, or the regular session when the calendar calls it closed).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 
+from shared.calendar import NseCalendar, Session
 from shared.clock import IST
 from shared.messages import Timeframe
 
@@ -39,12 +42,8 @@ TIMEFRAME_MINUTES: dict[Timeframe, int] = {
 }
 
 
-class TradingSession(NamedTuple):
-    """One continuous trading window of a date, IST-aware; `close` is exclusive."""
-
-    open: datetime
-    close: datetime
-
+# One continuous trading window of a date, IST-aware, `close` exclusive (the calendar's type).
+TradingSession = Session
 
 SessionsOf = Callable[[date], Sequence[TradingSession]]
 
@@ -83,6 +82,16 @@ def weekday_sessions(open_at: time = time(9, 15), close_at: time = time(15, 30))
 
     def sessions_of(day: date) -> Sequence[TradingSession]:
         return every_day(day) if day.weekday() < 5 else ()
+
+    return sessions_of
+
+
+def data_sessions(calendar: NseCalendar) -> SessionsOf:
+    """The calendar's sessions, or the regular session on a date it calls closed (data wins)."""
+    every_day = regular_sessions()
+
+    def sessions_of(day: date) -> Sequence[TradingSession]:
+        return calendar.sessions(day) or every_day(day)
 
     return sessions_of
 

@@ -27,12 +27,15 @@ Rejected ticks and gaps are collected for the caller (`take_rejects`, `take_gaps
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from services.consumer.buckets import (
+    TIMEFRAME_MINUTES,
     Bucket,
     SessionsOf,
+    TradingSession,
     bucket_of,
     buckets_in,
     day_close,
@@ -85,8 +88,10 @@ class _Bucket:
         "count",
         "end",
         "first_ts",
+        "hi",
         "high",
         "last_ts",
+        "lo",
         "low",
         "open",
         "received_ns",
@@ -99,6 +104,11 @@ class _Bucket:
         price = tick.last_price
         self.start = start
         self.end = end
+        # The bounds again in the tick's own zone: comparing datetimes of two different tzinfo
+        # objects costs ~10x more (ticks off the bus are UTC, candles are IST).
+        zone = tick.exchange_ts.tzinfo
+        self.lo = start.astimezone(zone)
+        self.hi = end.astimezone(zone)
         self.open = self.high = self.low = self.close = price
         self.first_ts = self.last_ts = tick.exchange_ts
         self.count = 1
@@ -122,6 +132,10 @@ class _Bucket:
         self.count += 1
 
 
+# (start and end in the ticks' zone, the bucket) of the bucket after the open one.
+_Following = tuple[datetime, datetime, Bucket]
+
+
 class CandleBuilder:
     """Builds the candles of one (instrument, timeframe) from its ticks."""
 
@@ -130,13 +144,17 @@ class CandleBuilder:
         "_cum",
         "_day",
         "_first_day",
+        "_following",
         "_gaps",
         "_grace",
         "_last_end",
         "_open",
         "_recent",
         "_rejects",
+        "_sessions",
+        "_sessions_day",
         "_sessions_of",
+        "_step",
         "_tail_reported",
         "instrument_token",
         "stats",
@@ -161,6 +179,12 @@ class CandleBuilder:
         self.timeframe: Timeframe = timeframe
         self.stats = CandleBuilderStats()
         self._sessions_of = sessions_of or regular_sessions()
+        self._sessions_day: date | None = None
+        self._sessions: Sequence[TradingSession] = ()
+        minutes = TIMEFRAME_MINUTES.get(timeframe)
+        self._step = timedelta(minutes=minutes) if minutes else None
+        # The bucket after the open one, with its bounds in the ticks' zone: a fast path.
+        self._following: _Following | None = None
         self._grace = timedelta(seconds=grace_s)
         self._open: _Bucket | None = None
         self._recent: deque[_Bucket] = deque(maxlen=revision_window)
@@ -181,7 +205,7 @@ class CandleBuilder:
         if b is not None and tick.instrument_token == self.instrument_token:
             ts = tick.exchange_ts
             try:
-                inside = b.start <= ts < b.end
+                inside = b.lo <= ts < b.hi
             except TypeError:  # a naive timestamp: the slow path rejects it with a reason
                 inside = False
             if inside:
@@ -227,14 +251,25 @@ class CandleBuilder:
         if tick.instrument_token != self.instrument_token:
             return self._reject(tick, f"instrument {tick.instrument_token} is not this builder's")
         ts = tick.exchange_ts
+        following = self._following
+        if following is not None and ts.tzinfo is following[0].tzinfo:
+            lo, hi, next_bucket = following
+            if lo <= ts < hi:  # the usual case: the bucket right after the open one
+                return self._start_bucket(tick, next_bucket)
         if ts.tzinfo is None:
             return self._reject(tick, "naive exchange timestamp")
-        bucket = bucket_of(ts, self.timeframe, self._sessions_of)
+        bucket = bucket_of(ts, self.timeframe, self._cached_sessions)
         if bucket is None:
             return self._reject(tick, f"outside the trading sessions ({ts.astimezone(IST)})")
         if self._last_end is not None and bucket.start < self._last_end:
             return self._late(tick, bucket)
         return self._start_bucket(tick, bucket)
+
+    def _cached_sessions(self, day: date) -> Sequence[TradingSession]:
+        if day != self._sessions_day:
+            self._sessions = tuple(self._sessions_of(day))
+            self._sessions_day = day
+        return self._sessions
 
     def _start_bucket(self, tick: Tick, bucket: Bucket) -> list[Candle]:
         closed: list[Candle] = []
@@ -243,13 +278,24 @@ class CandleBuilder:
         day = bucket.start.date()
         if day != self._day:
             self._new_day(day, bucket, tick)
-        elif self._last_end is not None:
+        elif self._last_end is not None and self._last_end != bucket.start:
             self._report_gap(self._last_end, bucket.start)
         if tick.volume > self._cum:
             self._cum = tick.volume
-        self._open = _Bucket(bucket.start, bucket.end, tick, 0)
+        opened = self._open = _Bucket(bucket.start, bucket.end, tick, 0)
         self._last_end = bucket.end
+        self._following = self._next_bucket(bucket, opened.hi)
         return closed
+
+    def _next_bucket(self, bucket: Bucket, end_in_tick_zone: datetime) -> _Following | None:
+        session = bucket.session
+        if self._step is None or bucket.end >= session.close:
+            return None
+        end = bucket.end + self._step
+        if end > session.close:
+            end = session.close
+        zone = end_in_tick_zone.tzinfo
+        return (end_in_tick_zone, end.astimezone(zone), Bucket(bucket.end, end, session))
 
     def _new_day(self, day: date, bucket: Bucket, tick: Tick) -> None:
         first_bucket = bucket.start == self._sessions_of(day)[0].open

@@ -116,3 +116,37 @@ def test_weekday_sessions_have_no_session_on_weekends() -> None:
     sessions = weekday_sessions()
     assert sessions(date(2024, 3, 2)) == ()
     assert len(sessions(date(2024, 3, 1))) == 1
+
+
+@pytest.mark.parametrize(
+    ("when", "timeframe", "expected"),
+    [
+        ("2024-03-02T11:40:00", "60minute", ("11:30", "12:30")),  # DR-site session anchors at 11:30
+        ("2024-11-01T18:10:00", "15minute", ("18:00", "18:15")),  # Muhurat trading
+        ("2024-11-01T10:00:00", "15minute", None),  # the holiday part of that day
+        ("2024-01-22T10:00:00", "15minute", None),  # a special holiday
+    ],
+)
+def test_the_shared_calendar_plugs_in_as_the_session_source(
+    when: str, timeframe: Timeframe, expected: tuple[str, str] | None
+) -> None:
+    from shared.calendar import load_calendar
+
+    ts = datetime.fromisoformat(when).replace(tzinfo=IST)
+    bucket = bucket_of(ts, timeframe, load_calendar().sessions)
+    if expected is None:
+        assert bucket is None
+    else:
+        assert bucket is not None
+        assert (bucket.start.strftime("%H:%M"), bucket.end.strftime("%H:%M")) == expected
+
+
+def test_data_sessions_trade_a_date_the_calendar_calls_closed() -> None:
+    from services.consumer.buckets import data_sessions
+    from shared.calendar import load_calendar
+
+    sessions = data_sessions(load_calendar())
+    assert [s.open.time() for s in sessions(date(2024, 1, 22))] == [
+        time(9, 15)
+    ]  # holiday: data wins
+    assert [s.open.time() for s in sessions(date(2024, 3, 2))] == [time(9, 15), time(11, 30)]

@@ -1,0 +1,195 @@
+"""The event-driven backtest: closed candles, one at a time, through the live strategy classes.
+
+Each candle goes to `strategy.on_candle(candle, state)`, the very call the live engine makes,
+with one state per instrument (one per universe for a scanner). A signal fills at the NEXT
+candle's open of the same instrument by default (`fill="next-open"`: the decision is only known
+once the candle has closed), or at the signal candle's close (`fill="close"`). A signal on the
+last candle of an instrument has nothing to fill on: it is reported as unfilled. Positions still
+open at the end are closed at the last close ("end of data").
+
+Option-selling strategies (their signals name an underlying and an option side) are run for
+their signals only: there are no option prices in the data, so no fills and no trades.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from services.consumer.backtest.fills import Book, CostModel, Fill, Mode, Trade, no_costs
+from services.consumer.strategies import OPTION_STRATEGY_KINDS, AnyStrategy, UniverseStrategy
+from shared.messages import Candle, Signal
+
+logger = logging.getLogger(__name__)
+
+FillAt = Literal["next-open", "close"]
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """How signals become trades."""
+
+    mode: Mode = "long-only"
+    fill: FillAt = "next-open"
+    quantity: int = 1
+    capital: float = 100_000.0
+    costs: CostModel = no_costs
+
+
+@dataclass
+class BacktestResult:
+    """Everything a report needs."""
+
+    strategy: str
+    candles: Sequence[Candle]
+    signals: list[Signal]
+    fills: list[Fill]
+    trades: list[Trade]
+    equity: list[tuple[datetime, float]]
+    unfilled: list[Signal] = field(default_factory=list)
+    ignored_signals: int = 0
+    trades_simulated: bool = True
+
+
+def run_backtest(
+    strategy: AnyStrategy, candles: Sequence[Candle], config: BacktestConfig
+) -> BacktestResult:
+    """Run one strategy over candles sorted by (start, symbol)."""
+    book = Book(config.mode, config.quantity, config.costs)
+    trading = strategy.kind not in OPTION_STRATEGY_KINDS
+    if isinstance(strategy, UniverseStrategy):
+        signals, pending = _run_universe(strategy, candles, book, config, trading)
+    else:
+        signals, pending = _run_single(strategy, candles, book, config, trading)
+    marks: dict[str, tuple[float, datetime, int]] = {}
+    for index, candle in enumerate(candles):
+        marks[candle.symbol] = (candle.close, candle.end, index)
+    book.close_all(marks, "end of data")
+    if pending:
+        logger.info("%s signals on the last candle of their instrument stay unfilled", len(pending))
+    return BacktestResult(
+        strategy=strategy.name,
+        candles=candles,
+        signals=signals,
+        fills=book.fills,
+        trades=book.trades,
+        equity=equity_curve(candles, book.fills, config.capital),
+        unfilled=list(pending.values()),
+        ignored_signals=book.ignored,
+        trades_simulated=trading,
+    )
+
+
+def _run_single(
+    strategy: Any, candles: Sequence[Candle], book: Book, config: BacktestConfig, trading: bool
+) -> tuple[list[Signal], dict[str, Signal]]:
+    # The hot loop: locals only, no allocation unless a signal fires.
+    states: dict[str, Any] = {}
+    pending: dict[str, Signal] = {}
+    signals: list[Signal] = []
+    on_candle = strategy.on_candle
+    new_state = strategy.new_state
+    on_signal = book.on_signal
+    next_open = config.fill == "next-open"
+    for index, candle in enumerate(candles):
+        if candle.revision:
+            continue  # as live: revisions are not fed to strategies
+        symbol = candle.symbol
+        if pending:
+            waiting = pending.pop(symbol, None)
+            if waiting is not None:
+                on_signal(waiting.action, symbol, candle.open, candle.start, index)
+        state = states.get(symbol)
+        if state is None:
+            state = states[symbol] = new_state()
+        signal = on_candle(candle, state)
+        if signal is not None:
+            signals.append(signal)
+            if not trading:
+                continue
+            if next_open:
+                pending[symbol] = signal
+            else:
+                on_signal(signal.action, symbol, candle.close, candle.end, index)
+    return signals, pending
+
+
+def _run_universe(
+    strategy: UniverseStrategy[Any, Any],
+    candles: Sequence[Candle],
+    book: Book,
+    config: BacktestConfig,
+    trading: bool,
+) -> tuple[list[Signal], dict[str, Signal]]:
+    state = strategy.new_state()
+    pending: dict[str, Signal] = {}
+    signals: list[Signal] = []
+    next_open = config.fill == "next-open"
+    last: dict[str, tuple[Candle, int]] = {}
+    for index, candle in enumerate(candles):
+        if candle.revision:
+            continue
+        symbol = candle.symbol
+        waiting = pending.pop(symbol, None)
+        if waiting is not None:
+            book.on_signal(waiting.action, symbol, candle.open, candle.start, index)
+        last[symbol] = (candle, index)
+        for signal in strategy.on_candle(candle, state):
+            _take(signal, signals, pending, book, last, next_open, trading)
+    for signal in strategy.flush(state):
+        _take(signal, signals, pending, book, last, next_open, trading)
+    return signals, pending
+
+
+def _take(
+    signal: Signal,
+    signals: list[Signal],
+    pending: dict[str, Signal],
+    book: Book,
+    last: dict[str, tuple[Candle, int]],
+    next_open: bool,
+    trading: bool,
+) -> None:
+    signals.append(signal)
+    if not trading:
+        return
+    if next_open:
+        pending[signal.symbol] = signal
+    else:
+        candle, index = last[signal.symbol]
+        book.on_signal(signal.action, signal.symbol, candle.close, candle.end, index)
+
+
+def equity_curve(
+    candles: Sequence[Candle], fills: Sequence[Fill], capital: float
+) -> list[tuple[datetime, float]]:
+    """Marked-to-market equity after every candle close (one point per candle end time)."""
+    by_index: dict[int, list[Fill]] = {}
+    for f in fills:
+        by_index.setdefault(f.index, []).append(f)
+    cash = capital
+    value = 0.0  # sum over instruments of units held x last close
+    units: dict[str, int] = {}
+    last_close: dict[str, float] = {}
+    curve: list[tuple[datetime, float]] = []
+    for index, candle in enumerate(candles):
+        symbol = candle.symbol
+        close = candle.close
+        held = units.get(symbol, 0)
+        if held:
+            value += held * (close - last_close[symbol])
+        last_close[symbol] = close
+        for f in by_index.get(index, ()):
+            signed = f.quantity if f.side == "BUY" else -f.quantity
+            cash -= signed * f.price + f.costs
+            units[symbol] = units.get(symbol, 0) + signed
+            value += signed * close
+        equity = cash + value
+        if curve and curve[-1][0] == candle.end:
+            curve[-1] = (candle.end, equity)
+        else:
+            curve.append((candle.end, equity))
+    return curve

@@ -18,7 +18,6 @@ from aiohttp import web
 
 from services.simulator.kite_json import postback_json
 from services.simulator.orders import Order
-from services.simulator.replay import Moment
 from services.simulator.settings import SimulatorSettings
 from services.simulator.simulation import Simulation, build_simulation
 from services.simulator.ticker_packets import FrameEncoder, TickMode, TickSnapshot
@@ -119,18 +118,14 @@ class SimulatorServer:
         while True:
             clock = sim.clock
             if clock.at_max_speed:
-                moments = sim.replay.advance_to(math.inf, limit=MAX_SPEED_BATCH_MOMENTS)
-                if moments:
-                    await self._publish(moments, jump_clock=True)
+                if await self._play(math.inf, MAX_SPEED_BATCH_MOMENTS, jump_clock=True):
                     await asyncio.sleep(0)  # let REST requests in between batches
                     continue
                 clock.jump(max(self.now(), sim.day_end_epoch), time.monotonic())
                 self._close_session_if_over()
                 await self._sleep_until_woken(None)
                 continue
-            moments = sim.replay.advance_to(self.now())
-            if moments:
-                await self._publish(moments, jump_clock=False)
+            await self._play(self.now(), None, jump_clock=False)
             self._close_session_if_over()
             upcoming = sim.replay.next_epoch()
             delay: float | None = None
@@ -153,14 +148,22 @@ class SimulatorServer:
         instrument = self.sim.universe.by_token.get(token)
         return None if instrument is None else instrument.underlying_token
 
-    async def _publish(self, moments: list[Moment], jump_clock: bool) -> None:
+    async def _play(self, until: float, limit: int | None, jump_clock: bool) -> int:
+        """Play the moments up to `until` (at most `limit`) one at a time, so every tick is
+        matched and encoded with the market as it was at that moment; returns how many."""
         sim = self.sim
         stalled = sim.faults.ticks_stalled(time.monotonic())
         pending: dict[TickerConnection, list[tuple[TickSnapshot, TickMode]]] = {
             c: [] for c in self.connections
         }
         capacity = self._encoder.capacity_packets
-        for moment in moments:
+        played = 0
+        while limit is None or played < limit:
+            moments = sim.replay.advance_to(until, limit=1)
+            if not moments:
+                break
+            moment = moments[0]
+            played += 1
             if jump_clock:
                 sim.clock.jump(moment.epoch, time.monotonic())
             ticked = [token for token, _ in moment.prices]
@@ -173,8 +176,7 @@ class SimulatorServer:
                 for underlying in ticked:
                     for token, mode in groups.get(underlying, ()):
                         if token not in cache:
-                            instrument = sim.universe.by_token[token]
-                            cache[token] = sim.market.snapshot(instrument)
+                            cache[token] = sim.market.snapshot(sim.universe.by_token[token])
                         snapshot = cache[token]
                         if snapshot is not None:
                             packets.append((snapshot, mode))
@@ -182,6 +184,7 @@ class SimulatorServer:
                     await self._flush(connection, packets, wait=jump_clock)
         for connection, packets in pending.items():
             await self._flush(connection, packets, wait=jump_clock)
+        return played
 
     async def _flush(
         self, connection: TickerConnection, packets: list[tuple[TickSnapshot, TickMode]], wait: bool

@@ -47,6 +47,7 @@ class TickerConnection:
         self.underlying_of = underlying_of
         self.queue: asyncio.Queue[bytes | str] = asyncio.Queue(QUEUE_FRAMES)
         self.dropped_frames = 0
+        self.closed = asyncio.Event()
         self._groups: dict[int, list[tuple[int, TickMode]]] | None = None
 
     def subscriptions_changed(self) -> None:
@@ -73,7 +74,22 @@ class TickerConnection:
             return False
 
     async def put(self, item: bytes | str) -> None:
-        await self.queue.put(item)
+        """Queue, waiting while the queue is full, unless the client goes away meanwhile."""
+        if self.closed.is_set():
+            return
+        try:
+            self.queue.put_nowait(item)
+            return
+        except asyncio.QueueFull:
+            pass
+        putting = asyncio.ensure_future(self.queue.put(item))
+        closing = asyncio.ensure_future(self.closed.wait())
+        _, pending = await asyncio.wait({putting, closing}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def abort(self) -> None:
         """Drop the TCP connection without a close frame (what a network failure looks like)."""
@@ -132,6 +148,7 @@ async def ticker_handler(request: web.Request) -> web.StreamResponse:
             server.send_current_ticks(connection, change.refreshed)
     finally:
         server.connections.discard(connection)
+        connection.closed.set()
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
             await writer

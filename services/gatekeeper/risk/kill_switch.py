@@ -133,3 +133,33 @@ class KillSwitch:
         )
         logger.warning("kill switch released by %s: %s", by, reason)
         return None
+
+
+@dataclass(frozen=True)
+class PersistedSwitch:
+    """What to do with the switch read back from Redis: adopt it, re-write ours, or nothing."""
+
+    action: str  # "adopt" | "persist" | "none"
+    reason: str
+
+
+def sync_with_persisted(current: KillSwitchState, persisted: KillSwitchState) -> PersistedSwitch:
+    """Reconcile the in-memory switch with the KILL_SWITCH_KEY hash (re-read every few seconds).
+
+    - persisted tripped, ours not: adopt (another replica tripped, or the hash is unreadable:
+      fail closed);
+    - ours tripped, persisted released AFTER our trip: adopt (the CLI's release);
+    - ours tripped, persisted not tripped and not released after our trip: our trip never reached
+      Redis (a failed write): persist ours again;
+    - otherwise nothing.
+    """
+    if persisted.tripped and not current.tripped:
+        return PersistedSwitch("adopt", f"tripped in Redis: {persisted.reason}")
+    if current.tripped and not persisted.tripped:
+        released = persisted.released_at
+        if released is not None and (current.tripped_at is None or released >= current.tripped_at):
+            return PersistedSwitch(
+                "adopt", f"released by {persisted.released_by}: {persisted.release_reason}"
+            )
+        return PersistedSwitch("persist", "our trip is missing from Redis")
+    return PersistedSwitch("none", "in step")

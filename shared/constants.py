@@ -34,6 +34,10 @@ INSTRUMENT_TOKENS_KEY = f"{PREFIX}:instrument_tokens"  # hash: token -> "EXCHANG
 KILL_SWITCH_KEY = f"{PREFIX}:gatekeeper:kill_switch"  # hash: tripped, reason, at, mtm
 PARTITION_LEASE_KEY = f"{PREFIX}:consumer:partition:{{p}}"  # owner lease of a tick partition
 HEARTBEAT_KEY = f"{PREFIX}:heartbeat:{{service}}"  # liveness for `tradealgo status`
+# The Gatekeeper's durable order records (written BEFORE anything is sent) and decided intents.
+GATEKEEPER_ORDERS_KEY = f"{PREFIX}:gatekeeper:orders:{{day}}"  # hash: our order id -> JSON record
+GATEKEEPER_DECIDED_KEY = f"{PREFIX}:gatekeeper:decided:{{day}}"  # set: decided intent ids
+GATEKEEPER_QUEUED_KEY = f"{PREFIX}:gatekeeper:queued"  # hash: intent id -> intent waiting for rate
 
 
 def partition_of(key: str | int, partitions: int) -> int:

@@ -71,7 +71,7 @@ class _Ewm:
 class Ema:
     """pandas-ta's EMA (SMA seed), one value at a time."""
 
-    __slots__ = ("_count", "_den", "_new", "_old", "_seed", "length", "value")
+    __slots__ = ("_count", "_den", "_new", "_old", "_ready", "_seed", "length", "value")
 
     def __init__(self, length: int) -> None:
         if length < 1:
@@ -82,17 +82,18 @@ class Ema:
         self._new = ewm._new_weight
         self._den = ewm._denominator
         self._count = 0
+        self._ready = False
         self._seed: list[float] = []
         self.value = NAN
 
     @property
     def ready(self) -> bool:
         """True once the SMA seed exists (`length` values seen)."""
-        return self._count >= self.length
+        return self._ready
 
     def update(self, x: float) -> float:
         """Add a value; returns the EMA (NaN while fewer than `length` values were seen)."""
-        if self._count >= self.length:
+        if self._ready:
             value = self.value
             if value != x:
                 value = (self._old * value + self._new * x) / self._den
@@ -103,6 +104,7 @@ class Ema:
         if self._count == self.length:
             self.value = pairwise_sum(self._seed) / self.length
             self._seed = []
+            self._ready = True
         return self.value
 
 

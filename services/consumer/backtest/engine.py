@@ -48,10 +48,21 @@ class BacktestResult:
     signals: list[Signal]
     fills: list[Fill]
     trades: list[Trade]
-    equity: list[tuple[datetime, float]]
+    equity_values: list[float]  # marked-to-market equity after each candle, aligned with candles
     unfilled: list[Signal] = field(default_factory=list)
     ignored_signals: int = 0
     trades_simulated: bool = True
+
+    @property
+    def equity(self) -> list[tuple[datetime, float]]:
+        """(candle end, equity) with one point per end time (several instruments share one)."""
+        points: list[tuple[datetime, float]] = []
+        for candle, value in zip(self.candles, self.equity_values, strict=True):
+            if points and points[-1][0] == candle.end:
+                points[-1] = (candle.end, value)
+            else:
+                points.append((candle.end, value))
+        return points
 
 
 def run_backtest(
@@ -60,14 +71,14 @@ def run_backtest(
     """Run one strategy over candles sorted by (start, symbol)."""
     book = Book(config.mode, config.quantity, config.costs)
     trading = strategy.kind not in OPTION_STRATEGY_KINDS
+    symbols = {c.symbol for c in candles}
     if isinstance(strategy, UniverseStrategy):
         signals, pending = _run_universe(strategy, candles, book, config, trading)
+    elif len(symbols) == 1:
+        signals, pending = _run_one_instrument(strategy, candles, book, config, trading)
     else:
         signals, pending = _run_single(strategy, candles, book, config, trading)
-    marks: dict[str, tuple[float, datetime, int]] = {}
-    for index, candle in enumerate(candles):
-        marks[candle.symbol] = (candle.close, candle.end, index)
-    book.close_all(marks, "end of data")
+    book.close_all(_last_marks(candles, len(symbols)), "end of data")
     if pending:
         logger.info("%s signals on the last candle of their instrument stay unfilled", len(pending))
     return BacktestResult(
@@ -76,17 +87,57 @@ def run_backtest(
         signals=signals,
         fills=book.fills,
         trades=book.trades,
-        equity=equity_curve(candles, book.fills, config.capital),
+        equity_values=equity_curve(candles, book.fills, config.capital),
         unfilled=list(pending.values()),
         ignored_signals=book.ignored,
         trades_simulated=trading,
     )
 
 
+def _last_marks(candles: Sequence[Candle], symbols: int) -> dict[str, tuple[float, datetime, int]]:
+    marks: dict[str, tuple[float, datetime, int]] = {}
+    for index in range(len(candles) - 1, -1, -1):
+        candle = candles[index]
+        if candle.symbol not in marks:
+            marks[candle.symbol] = (candle.close, candle.end, index)
+            if len(marks) == symbols:
+                break
+    return marks
+
+
+def _run_one_instrument(
+    strategy: Any, candles: Sequence[Candle], book: Book, config: BacktestConfig, trading: bool
+) -> tuple[list[Signal], dict[str, Signal]]:
+    # The hot loop of the usual case, one instrument: locals only, nothing allocated per candle.
+    state = strategy.new_state()
+    on_candle = strategy.on_candle
+    on_signal = book.on_signal
+    next_open = config.fill == "next-open"
+    symbol = candles[0].symbol if candles else ""
+    signals: list[Signal] = []
+    waiting: Signal | None = None
+    for index, candle in enumerate(candles):
+        if candle.revision:
+            continue  # as live: revisions are not fed to strategies
+        if waiting is not None:
+            on_signal(waiting.action, symbol, candle.open, candle.start, index)
+            waiting = None
+        signal = on_candle(candle, state)
+        if signal is not None:
+            signals.append(signal)
+            if not trading:
+                continue
+            if next_open:
+                waiting = signal
+            else:
+                on_signal(signal.action, symbol, candle.close, candle.end, index)
+    return signals, ({symbol: waiting} if waiting is not None else {})
+
+
 def _run_single(
     strategy: Any, candles: Sequence[Candle], book: Book, config: BacktestConfig, trading: bool
 ) -> tuple[list[Signal], dict[str, Signal]]:
-    # The hot loop: locals only, no allocation unless a signal fires.
+    # Several instruments: one state each.
     states: dict[str, Any] = {}
     pending: dict[str, Signal] = {}
     signals: list[Signal] = []
@@ -163,33 +214,36 @@ def _take(
         book.on_signal(signal.action, signal.symbol, candle.close, candle.end, index)
 
 
-def equity_curve(
-    candles: Sequence[Candle], fills: Sequence[Fill], capital: float
-) -> list[tuple[datetime, float]]:
-    """Marked-to-market equity after every candle close (one point per candle end time)."""
+def equity_curve(candles: Sequence[Candle], fills: Sequence[Fill], capital: float) -> list[float]:
+    """Marked-to-market equity after every candle close: cash + units held x last close."""
     by_index: dict[int, list[Fill]] = {}
     for f in fills:
         by_index.setdefault(f.index, []).append(f)
+    fill_indexes = sorted(by_index)
+    fill_indexes.append(len(candles))  # a sentinel: no fill there
+    next_fill = fill_indexes[0]
+    position = 1
     cash = capital
     value = 0.0  # sum over instruments of units held x last close
     units: dict[str, int] = {}
     last_close: dict[str, float] = {}
-    curve: list[tuple[datetime, float]] = []
+    curve: list[float] = []
+    append = curve.append
     for index, candle in enumerate(candles):
         symbol = candle.symbol
         close = candle.close
-        held = units.get(symbol, 0)
-        if held:
-            value += held * (close - last_close[symbol])
+        if units:
+            held = units.get(symbol)
+            if held:
+                value += held * (close - last_close[symbol])
+        if index == next_fill:
+            for f in by_index[index]:
+                signed = f.quantity if f.side == "BUY" else -f.quantity
+                cash -= signed * f.price + f.costs
+                units[f.symbol] = units.get(f.symbol, 0) + signed
+                value += signed * close
+            next_fill = fill_indexes[position]
+            position += 1
         last_close[symbol] = close
-        for f in by_index.get(index, ()):
-            signed = f.quantity if f.side == "BUY" else -f.quantity
-            cash -= signed * f.price + f.costs
-            units[symbol] = units.get(symbol, 0) + signed
-            value += signed * close
-        equity = cash + value
-        if curve and curve[-1][0] == candle.end:
-            curve[-1] = (candle.end, equity)
-        else:
-            curve.append((candle.end, equity))
+        append(cash + value)
     return curve

@@ -45,11 +45,13 @@ class EmaCrossoverParams(StrategyParams):
 class EmaCrossoverState:
     """One instrument's EMAs and the side the fast EMA was last seen on (+1, -1, 0 unknown)."""
 
-    __slots__ = ("fast", "side", "slow")
+    __slots__ = ("fast", "fast_update", "side", "slow", "slow_update")
 
     def __init__(self, fast: int, slow: int) -> None:
         self.fast = Ema(fast)
         self.slow = Ema(slow)
+        self.fast_update = self.fast.update  # bound once: the hot path saves a lookup
+        self.slow_update = self.slow.update
         self.side = 0
 
 
@@ -69,8 +71,8 @@ class EmaCrossover(Strategy[EmaCrossoverParams, EmaCrossoverState]):
 
     def on_candle(self, candle: Candle, state: EmaCrossoverState) -> Signal | None:
         close = candle.close
-        fast = state.fast.update(close)
-        slow = state.slow.update(close)
+        fast = state.fast_update(close)
+        slow = state.slow_update(close)
         diff = fast - slow  # NaN while either EMA warms up: both comparisons below are False
         if diff > 0:
             if state.side < 0:

@@ -242,14 +242,21 @@ def test_equity_is_marked_to_market_at_every_close() -> None:
         Fill(1, candles[1].start, NIFTY, "BUY", 2, 108.0, 1.0),  # at candle 1's "open"
         Fill(3, candles[3].end, NIFTY, "SELL", 2, 120.0, 1.0),
     ]
-    curve = equity_curve(candles, fills, 1000.0)
-    assert [v for _, v in curve] == [
+    assert equity_curve(candles, fills, 1000.0) == [
         1000.0,
         1000 - 1 + 2 * (110 - 108),
         1000 - 1 + 2 * (105 - 108),
         1000 - 2 + 2 * 12,
     ]
-    assert [t for t, _ in curve] == [c.end for c in candles]
+
+
+def test_equity_points_are_one_per_candle_end_across_instruments() -> None:
+    a = candles_from_closes([100.0, 101.0], symbol="NSE:A", token=1)
+    b = candles_from_closes([50.0, 52.0], symbol="NSE:B", token=2)
+    candles = sorted(a + b, key=lambda c: (c.start, c.symbol))
+    result = run_backtest(EmaCrossover(), candles, BacktestConfig(capital=10.0))
+    assert result.equity == [(a[0].end, 10.0), (a[1].end, 10.0)]
+    assert len(result.equity_values) == 4
 
 
 # --- report figures ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ FAKE_SERVICE = textwrap.dedent(
     import http.server, sys
     class Health(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(200 if self.path == "/healthz" else 404)
+            self.send_response(200 if self.path in ("/healthz", "/ready") else 404)
             self.end_headers()
             self.wfile.write(b"ok")
         def log_message(self, *args):
@@ -85,14 +86,20 @@ class RunningStack:
         return [self.spec.redis_port, self.spec.clickhouse_port, *self.spec.health_ports.values()]
 
 
+@pytest.fixture(params=[False])
+def with_simulator(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[RunningStack]:
+def stack(tmp_path: Path, with_simulator: bool) -> Iterator[RunningStack]:
     fake = tmp_path / "fake_service.py"
     fake.write_text(FAKE_SERVICE)
     conf = tmp_path / "supervisord.conf"
     conf.write_text(CONF)
     var = tmp_path / "var"
     health = {"alpha": free_port(), "beta": free_port()}
+    sim_port = free_port()
     spec = StackSpec(
         root=str(ROOT),
         python=sys.executable,
@@ -113,9 +120,17 @@ def stack(tmp_path: Path) -> Iterator[RunningStack]:
             "BETA_PORT": str(health["beta"]),
         },
         health_ports=health,
-        start_timeout_s=60.0,
+        start_timeout_s=10.0 if with_simulator else 60.0,
         stop_timeout_s=15.0,
     )
+    if with_simulator:
+        spec = replace(
+            spec,
+            simulator_env={"SIM_REST_PORT": str(sim_port), "SIM_WS_PORT": "0", "SIM_PAUSED": "true",
+                           "SIM_SPEED": "60", "SIM_DAY": "2024-08-08", "SIM_START_TIME": "09:50"},
+            sim_rest_port=sim_port,
+            sim_paused=True,
+        )  # fmt: skip
     (var / "run").mkdir(parents=True)
     spec_path = var / "run" / "stack.json"
     spec.dump(spec_path)
@@ -174,3 +189,22 @@ def test_services_orphaned_by_a_killed_supervisord_are_stopped_too(stack: Runnin
     assert any("orphaned" in problem for problem in stopped["problems"])
     eventually_sync(lambda: not any(running(pid) for pid in programs), timeout=10)
     assert all(not listening_inodes(port) for port in stack.ports())
+
+
+@pytest.mark.parametrize("with_simulator", [True], indirect=True)
+def test_a_paused_simulator_is_started_once_the_services_are_ready_or_the_wait_is_over(
+    stack: RunningStack,
+) -> None:
+    sim = stack.wait_for("simulator")
+    assert sim["port"] == stack.spec.sim_rest_port
+    stack.wait_for("ready")
+    replay = stack.wait_for("replay", timeout=30)
+    # nothing subscribed to the ticker (no Producer here): started anyway after the wait, saying so
+    assert replay["not_ready"] == ["producer subscription"]
+    assert replay["now"].startswith("2024-08-08T09:50")
+    stack.proc.send_signal(signal.SIGTERM)
+    stack.wait_for("stopped")
+    assert stack.proc.wait(timeout=60) == 0
+    order = [e["what"] for e in stack.events if e["event"] == "stopping"]
+    assert order == ["services", "simulator", "clickhouse", "redis"]
+    assert all(not listening_inodes(port) for port in [*stack.ports(), stack.spec.sim_rest_port])

@@ -266,6 +266,7 @@ class Launcher:
             service_env=supervisor_env(plan, where),
             simulator_env=plan.simulator_env,
             sim_rest_port=plan.ports.sim_rest,
+            sim_paused=bool(plan.simulator_env),
             health_ports=plan.ports.metrics(),
             start_timeout_s=self.run.start_timeout_s,
             stop_timeout_s=self.run.stop_timeout_s,
@@ -396,6 +397,10 @@ class Launcher:
             endpoints.write_text(endpoints_text(plan, self.run.clickhouse_database))
         elif kind == "ready":
             say("services    ready: " + ", ".join(event.get("services", [])))
+        elif kind == "replay":
+            late = event.get("not_ready") or []
+            why = f" (started anyway; not ready: {', '.join(late)})" if late else ""
+            say(f"replay      clock started at {event.get('now') or '?'}{why}")
         elif kind == "slow":
             say(
                 f"services    still not answering /healthz: {', '.join(event['waiting_for'])} "

@@ -232,6 +232,7 @@ def build_plan(
         "ws_port": ports.sim_ws,
         "speed": speed,
         "metrics_port": ports.sim_metrics,
+        "paused": True,  # the stack starts the clock once the services are ready
     }
     if day is not None:
         sim_values["day"] = day

@@ -60,6 +60,7 @@ class StackSpec:
     service_env: dict[str, str]
     simulator_env: dict[str, str] = field(default_factory=dict)
     sim_rest_port: int = 0
+    sim_paused: bool = False  # the simulator starts paused; its clock starts once all is ready
     health_ports: dict[str, int] = field(default_factory=dict)
     start_timeout_s: float = 120.0
     stop_timeout_s: float = 60.0
@@ -143,22 +144,39 @@ class Stack:
     # Run.
 
     def wait(self) -> str | None:
-        """Until a stop request (None) or a process of the stack died (its description)."""
-        ready_reported = False
-        deadline = time.monotonic() + self.spec.start_timeout_s
+        """Until a stop request (None) or a process of the stack died (its description).
+
+        Meanwhile: report when every service answers /healthz; then, when the simulator was
+        started paused, start its clock once every service is /ready and the Producer has
+        subscribed (so the replay does not run ahead of a warming-up pipeline), or when
+        `start_timeout_s` has passed, saying who was not ready."""
+        spec = self.spec
+        started = time.monotonic()
+        phase = "services"
+        slow_reported = False
         while not self.stop_requested.wait(0.5):
             for name, pid, alive in self._members():
                 if not alive:
                     return f"{name} (pid {pid}) exited unexpectedly"
-            if not ready_reported:
-                up = {n: healthy(p) for n, p in self.spec.health_ports.items()}
+            overdue = time.monotonic() - started > spec.start_timeout_s
+            if phase == "services":
+                up = {n: answers(p, "/healthz") for n, p in spec.health_ports.items()}
                 if all(up.values()):
                     emit("ready", services=sorted(up))
-                    ready_reported = True
-                elif time.monotonic() > deadline:
-                    down = sorted(n for n, ok in up.items() if not ok)
-                    emit("slow", waiting_for=down)
-                    deadline = float("inf")
+                    phase = "replay" if spec.simulator_env and spec.sim_paused else "running"
+                elif overdue and not slow_reported:
+                    emit("slow", waiting_for=sorted(n for n, ok in up.items() if not ok))
+                    slow_reported = True
+            elif phase == "replay":
+                not_ready = [n for n, p in spec.health_ports.items() if not answers(p, "/ready")]
+                state = sim_state(spec.sim_rest_port)
+                subscribed = bool(state) and int(state.get("connections", 0)) > 0
+                if not subscribed:
+                    not_ready.append("producer subscription")
+                if not not_ready or overdue:
+                    state = sim_clock(spec.sim_rest_port, "resume")
+                    emit("replay", now=state.get("now", ""), not_ready=sorted(not_ready))
+                    phase = "running"
         return None
 
     def _members(self) -> list[tuple[str, int | None, bool]]:
@@ -240,13 +258,36 @@ def apply_schema(port: int, database: str) -> None:
         client.disconnect()
 
 
-def healthy(port: int) -> bool:
-    """The service on this port answers GET /healthz with 200."""
+def answers(port: int, path: str) -> bool:
+    """The service on this loopback port answers GET `path` with 200."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1.0) as answer:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1.0) as answer:
             return int(answer.status) == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+def _sim_call(url: str, body: bytes | None = None) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=body, method="POST" if body else "GET")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=2.0) as answer:
+            doc = json.loads(answer.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        logger.warning("simulator control %s failed: %s", url, exc)
+        return {}
+    data = doc.get("data") if isinstance(doc, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def sim_state(port: int) -> dict[str, Any]:
+    """The simulator's /_sim/state (clock, connections...); {} when it does not answer."""
+    return _sim_call(f"http://127.0.0.1:{port}/_sim/state")
+
+
+def sim_clock(port: int, action: str) -> dict[str, Any]:
+    """POST /_sim/clock {"action": action}; the new state, or {}."""
+    return _sim_call(f"http://127.0.0.1:{port}/_sim/clock", json.dumps({"action": action}).encode())
 
 
 def running(pid: int) -> bool:

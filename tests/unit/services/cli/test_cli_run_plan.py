@@ -133,6 +133,7 @@ def test_simulator_run_configures_the_replay(monkeypatch: pytest.MonkeyPatch) ->
     sim = SimulatorSettings(_env_file=None)  # type: ignore[call-arg]
     assert (sim.rest_port, sim.ws_port, sim.speed) == (9210, 9211, 120.0)
     assert (sim.day, sim.start_time) == (date(2024, 8, 8), time(9, 50))
+    assert sim.paused  # started by the stack once the services are ready
     assert p.metrics_urls()["gatekeeper"] == "http://127.0.0.1:9204"
 
 

@@ -225,7 +225,7 @@ class Producer:
         s = self.settings
         return TickerOptions(
             s.api_key, s.kite_ws_root, s.tick_mode, s.reconnect_max_tries,
-            s.reconnect_max_delay_s, s.connect_timeout_s,
+            s.reconnect_max_delay_s, s.connect_timeout_s, int(s.snapshot_grace_s * 1e9),
         )  # fmt: skip
 
     def _connect_all(self, reason: str) -> None:
@@ -245,6 +245,8 @@ class Producer:
             name, self.shards[name], self.token, self._options(), self.buffer,
             self._notify_threadsafe, time.time_ns(),
         )  # fmt: skip
+        if reason == "stall" and old is not None:
+            conn.silent_restarts = old.silent_restarts + 1 if old.last_frame_ns is None else 1
         self.connections[name] = conn
         conn.start()
         logger.info(
@@ -271,10 +273,11 @@ class Producer:
         if kind == EVENT_CONNECTED:
             logger.info("ticker %s connected: %s", name, detail)
         elif kind == EVENT_CLOSED:
-            logger.warning("ticker %s closed: %s", name, detail)
-        elif kind == EVENT_RECONNECTING:
+            # Not closed by us: KiteTicker reconnects (and resubscribes) by itself.
             self.d.metrics.reconnects.labels(name, "dropped").inc()
-            logger.warning("ticker %s reconnecting by itself (attempt %s)", name, detail)
+            logger.warning("ticker %s closed, KiteTicker reconnects: %s", name, detail)
+        elif kind == EVENT_RECONNECTING:
+            logger.warning("ticker %s still reconnecting (attempt %s)", name, detail)
         elif kind == EVENT_GAVE_UP:
             logger.error("ticker %s gave up reconnecting: %s", name, detail)
         elif kind == EVENT_SERVER_ERROR:
@@ -410,6 +413,7 @@ class Producer:
                 name,
                 conn.started_ns / 1e9,
                 None if conn.last_frame_ns is None else conn.last_frame_ns / 1e9,
+                conn.silent_restarts,
             )
             for name, conn in self.connections.items()
         }
@@ -434,8 +438,9 @@ class Producer:
                     1 if self.connections[name].connected else 0
                 )
             stalls = find_stalls(
-                views.values(), now, market_open, s.stall_seconds, s.watch_outside_market_hours
-            )
+                views.values(), now, market_open, s.stall_seconds,
+                s.watch_outside_market_hours, s.stall_backoff_max_s,
+            )  # fmt: skip
             for stall in stalls:
                 if self.connections[stall.connection].token_rejected:
                     continue  # explained: waiting for a new token, reconnecting would not help

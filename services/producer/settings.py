@@ -49,7 +49,9 @@ class ProducerSettings(ServiceSettings):
     metrics_port: int = Field(9102, ge=0, le=65535, description="/metrics /healthz /ready port")
 
     # Kite.
-    api_key: str = Field("", validation_alias=_alias("API_KEY", "KITE_API_KEY"))
+    api_key: str = Field(
+        "", validation_alias=_alias("API_KEY", "KITE_API_KEY"), description="Kite Connect API key"
+    )
     kite_api_root: str = Field(
         "https://api.kite.trade",
         validation_alias=_alias("KITE_API_ROOT", "KITE_API_ROOT"),
@@ -121,6 +123,17 @@ class ProducerSettings(ServiceSettings):
         5.0,
         gt=0,
         description="no tick on a connection this long in market hours: alert + reconnect",
+    )
+    stall_backoff_max_s: float = Field(
+        60.0,
+        gt=0,
+        description="cap of the doubling wait between forced reconnects of a silent feed",
+    )
+    snapshot_grace_s: float = Field(
+        0.5,
+        ge=0,
+        description="frames this soon after (re)subscribing are Kite's snapshot, not proof of a "
+        "live feed (watchdog back-off)",
     )
     watchdog_interval_s: float = Field(0.5, gt=0, description="watchdog cadence")
     instrument_stale_seconds: float = Field(

@@ -73,6 +73,7 @@ class TickerOptions:
     reconnect_max_tries: int
     reconnect_max_delay_s: int
     connect_timeout_s: int
+    snapshot_grace_ns: int = 500_000_000
 
 
 TickerEvent = tuple[str, str, str]  # (connection name, kind, detail); kinds below
@@ -105,10 +106,13 @@ class TickerConnection:
         self.buffer = buffer
         self.notify = notify
         self.started_ns = started_ns
-        self.last_frame_ns: int | None = None
+        self.last_frame_ns: int | None = None  # the last LIVE frame (not a subscribe snapshot)
+        self.frames = 0
+        self._connected_ns = 0
         self.connected = False
         self.closed = False
         self.token_rejected = False
+        self.silent_restarts = 0  # forced reconnects in a row without a tick (watchdog back-off)
         self._access_token = access_token
         self._kws: Any = None
 
@@ -162,6 +166,10 @@ class TickerConnection:
             return
         self.connected = True
         self.token_rejected = False
+        # Kite answers a subscription (and a mode change) with a snapshot of the current quotes:
+        # frames in the first `snapshot_grace_s` prove the socket works, not that the feed is
+        # live (a stalled feed still sends them), so they do not count as liveness.
+        self._connected_ns = time.time_ns()
         ws.subscribe(self.tokens)
         ws.set_mode(self.options.mode, self.tokens)
         self.notify((self.name, EVENT_CONNECTED, f"{len(self.tokens)} instruments"))
@@ -171,7 +179,9 @@ class TickerConnection:
         if is_binary:
             if len(payload) < 2:  # heartbeat: alive, but not a tick
                 return
-            self.last_frame_ns = received_ns
+            self.frames += 1
+            if received_ns - self._connected_ns > self.options.snapshot_grace_ns:
+                self.last_frame_ns = received_ns
             self.buffer.put(Frame(self.name, payload, received_ns))
             return
         self._on_text(payload)

@@ -4,7 +4,9 @@ KiteTicker never notices a silently dead connection (its ping loop sends no ping
 Producer watches the ticks themselves:
 - a connection with no tick for more than `stall_seconds` (5 s) while the market is open is
   STALLED: alert and force a reconnect (a fresh KiteTicker). Silence is counted from the later of
-  the last tick and the connection's (re)start, so a fresh connection gets a full window;
+  the last tick and the connection's (re)start, so a fresh connection gets a full window. While a
+  replacement stays silent too (an exchange-wide stall), each further forced reconnect waits twice
+  as long (capped), so an outage does not become a reconnect storm against Kite;
 - an instrument silent for `instrument_stale_seconds` on a connection that is otherwise alive is
   STALE: a quiet strike, counted in a gauge, not a reason to reconnect. Instruments of a stalled
   connection are the dead feed's business, not counted as stale.
@@ -23,6 +25,7 @@ class ConnectionView:
     name: str
     started_at: float  # when this connection (or its replacement) was started
     last_tick_at: float | None  # the last tick received on it, None before the first
+    silent_restarts: int = 0  # forced reconnects in a row without a tick in between
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +49,21 @@ def seconds_since_last_tick(view: ConnectionView, now: float) -> float:
     return max(0.0, now - since)
 
 
+def stall_threshold(view: ConnectionView, stall_seconds: float, max_seconds: float) -> float:
+    """The silence that counts as a stall: doubled per silent forced reconnect, capped."""
+    if view.last_tick_at is not None and view.last_tick_at >= view.started_at:
+        return stall_seconds  # this connection has delivered: a normal window
+    factor = float(2 ** min(view.silent_restarts, 16))
+    return min(max(stall_seconds, max_seconds), stall_seconds * factor)
+
+
 def find_stalls(
     views: Iterable[ConnectionView],
     now: float,
     market_open: bool,
     stall_seconds: float,
     watch_outside_market_hours: bool = False,
+    max_backoff_seconds: float = 60.0,
 ) -> list[Stall]:
     """Connections to alert on and reconnect; none while the market is closed (quiet is normal)."""
     if not market_open and not watch_outside_market_hours:
@@ -59,14 +71,15 @@ def find_stalls(
     stalls = []
     for view in views:
         quiet = silence(view, now)
-        if quiet > stall_seconds:
+        threshold = stall_threshold(view, stall_seconds, max_backoff_seconds)
+        if quiet > threshold:
             what = "since it started" if view.last_tick_at is None else "since the last tick"
             stalls.append(
                 Stall(
                     view.name,
                     quiet,
                     f"no tick on connection {view.name} for {quiet:.1f} s {what} "
-                    f"(threshold {stall_seconds:g} s): forcing a reconnect",
+                    f"(threshold {threshold:g} s): forcing a reconnect",
                 )
             )
     return stalls

@@ -40,6 +40,30 @@ def test_a_connection_silent_beyond_the_default_5_s_in_market_hours_is_a_stall(
         assert stalls[0].connection == "c0" and "forcing a reconnect" in stalls[0].reason
 
 
+@pytest.mark.parametrize(
+    ("silent_restarts", "quiet", "stalled"),
+    [
+        (0, 5.5, True),
+        (1, 5.5, False),  # the replacement was silent too: wait 10 s this time
+        (1, 10.5, True),
+        (2, 19.0, False),
+        (2, 20.5, True),
+        (10, 60.5, True),  # capped at 60 s
+        (10, 59.0, False),
+    ],
+)
+def test_repeated_forced_reconnects_of_a_silent_feed_back_off_up_to_a_cap(
+    silent_restarts: int, quiet: float, stalled: bool
+) -> None:
+    view = ConnectionView("c0", 100.0, None, silent_restarts)
+    assert bool(find_stalls([view], 100.0 + quiet, True, 5.0, False, 60.0)) is stalled
+
+
+def test_a_connection_that_delivered_ticks_gets_the_normal_window_again() -> None:
+    view = ConnectionView("c0", 100.0, 101.0, silent_restarts=5)
+    assert find_stalls([view], 106.5, True, 5.0, False, 60.0)
+
+
 def test_the_watchdog_can_be_told_to_watch_outside_market_hours() -> None:
     views = [ConnectionView("c0", 0.0, 0.0)]
     assert find_stalls(views, 10.0, False, 5.0, watch_outside_market_hours=True)

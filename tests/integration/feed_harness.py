@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +20,15 @@ from services.producer.adapters.kite_rest import KiteQuotes
 from services.producer.adapters.metrics import ProducerMetrics
 from services.producer.service import Producer, ProducerDeps, TickSink
 from services.producer.settings import ProducerSettings
+from services.sentinel.adapters.halt_store import HaltStore
 from services.sentinel.adapters.instrument_loader import InstrumentLoader
 from services.sentinel.adapters.kite_session import KiteSessionClient
+from services.sentinel.adapters.login_flow import Credentials, LoginFlow
+from services.sentinel.adapters.metrics import SentinelMetrics
 from services.sentinel.adapters.session_store import SessionInfo, SessionStore
-from services.sentinel.kite_login import BackoffPolicy
+from services.sentinel.kite_login import BackoffPolicy, KiteLoginClient
+from services.sentinel.service import Sentinel, SentinelDeps
+from services.sentinel.settings import SentinelSettings
 from services.sentinel.token_expiry import token_expires_at
 from shared.alerts import Alert
 from shared.bus import StreamBus, redis_client
@@ -137,6 +142,121 @@ async def running_producer(
     task = asyncio.create_task(producer.run(stop), name="test-producer")
     try:
         yield RunningProducer(producer, metrics, alerter, redis, stop, task)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await redis.aclose()
+
+
+# -- the Sentinel --------------------------------------------------------------------------------
+
+
+class RecordingAudit:
+    """Session audit rows kept in memory."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def record(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+
+def sentinel_settings(sim: KiteSim, redis_url: str, **overrides: Any) -> SentinelSettings:
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "api_key": sim.api_key,
+        "api_secret": sim.api_secret,
+        "user_id": sim.user_id,
+        "password": sim.password,
+        "totp_secret": sim.totp_secret,
+        "kite_api_root": sim.rest_root,
+        "kite_login_root": sim.rest_root,
+        "metrics_port": 0,
+        "redirect_port": 0,
+        "check_interval_s": 0.3,
+        "relogin_min_interval_s": 0.0,
+        "login_network_attempts": 2,
+        "login_backoff_initial_s": 0.05,
+        "login_backoff_max_s": 0.1,
+        "http_timeout_s": 5.0,
+        "freeze_quantities": {"NIFTY": 1800, "BANKNIFTY": 600},
+    }
+    values.update(overrides)
+    return SentinelSettings(**values)
+
+
+@dataclass
+class RunningSentinel:
+    sentinel: Sentinel
+    metrics: SentinelMetrics
+    alerter: RecordingAlerter
+    audit: RecordingAudit
+    instruments: NullInstrumentSink
+    redis: Any
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        value = self.metrics.registry.get_sample_value(name, labels or {})
+        return 0.0 if value is None else value
+
+
+def build_sentinel(
+    settings: SentinelSettings,
+    redis: Any,
+    clickhouse_ping: Callable[[], Awaitable[Any]],
+) -> tuple[Sentinel, SentinelMetrics, RecordingAlerter, RecordingAudit, NullInstrumentSink]:
+    """The Sentinel as __main__ builds it, with in-memory audit/instrument sinks and alerter."""
+    metrics = SentinelMetrics(CollectorRegistry())
+    alerter = RecordingAlerter()
+    audit = RecordingAudit()
+    sink = NullInstrumentSink()
+    clock = SystemClock()
+    bus = StreamBus(redis, service="sentinel", maxlen=10_000, metrics=metrics)
+    backoff = BackoffPolicy(
+        settings.login_network_attempts, settings.login_backoff_initial_s,
+        settings.login_backoff_max_s,
+    )  # fmt: skip
+    login_client = KiteLoginClient(
+        settings.kite_login_root, settings.api_key, settings.http_timeout_s, backoff
+    )
+    session_client = KiteSessionClient(
+        settings.api_key, settings.kite_api_root, settings.http_timeout_s, backoff
+    )
+    sessions = SessionStore(redis, bus)
+    credentials = Credentials(
+        settings.api_secret, settings.user_id, settings.password, settings.totp_secret
+    )
+    flow = LoginFlow(
+        credentials, login_client, session_client, sessions, audit, clock,
+        settings.token_expiry_time,
+    )  # fmt: skip
+    loader = InstrumentLoader(
+        session_client, redis, sink, settings.instrument_exchanges, settings.freeze_quantities
+    )
+    deps = SentinelDeps(
+        redis=redis, bus=bus, flow=flow, session_client=session_client, sessions=sessions,
+        halts=HaltStore(redis, bus), loader=loader, clickhouse_ping=clickhouse_ping,
+        metrics=metrics, alerter=alerter, clock=clock, calendar=load_calendar(),
+    )  # fmt: skip
+    return Sentinel(settings, deps), metrics, alerter, audit, sink
+
+
+async def always_reachable() -> None:
+    return None
+
+
+@contextlib.asynccontextmanager
+async def running_sentinel(
+    settings: SentinelSettings,
+    clickhouse_ping: Callable[[], Awaitable[Any]] = always_reachable,
+) -> AsyncIterator[RunningSentinel]:
+    redis = redis_client(settings.redis_url)
+    sentinel, metrics, alerter, audit, sink = build_sentinel(settings, redis, clickhouse_ping)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sentinel.run(stop), name="test-sentinel")
+    try:
+        yield RunningSentinel(sentinel, metrics, alerter, audit, sink, redis, stop, task)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

@@ -24,6 +24,7 @@ class _DerivedDay:
     high: float
     low: float
     volume: int
+    spot_extremes: tuple[float, float] = (0.0, 0.0)  # the underlying high/low last priced
 
 
 class Market:
@@ -93,11 +94,6 @@ class Market:
         underlying = self.underlyings[instrument.underlying_token]
         at = state.last_epoch
         ltp = model.price(instrument, underlying, state.last_price, at)
-        # Calls and futures rise with the underlying, puts fall: their day extremes swap.
-        rising = instrument.instrument_type != "PE"
-        spot_high, spot_low = (state.high, state.low) if rising else (state.low, state.high)
-        high = model.price(instrument, underlying, spot_high, at)
-        low = model.price(instrument, underlying, spot_low, at)
         weight = model.activity_weight(instrument, underlying, state.last_price, at)
         volume = model.volume(instrument, weight, self.session_fraction(at))
         day = self._derived.get(instrument.instrument_token)
@@ -113,8 +109,17 @@ class Market:
                 open_, close, model.open_interest(instrument, open_weight), open_, open_, 0
             )
             self._derived[instrument.instrument_token] = day
-        day.high = max(day.high, high, ltp)
-        day.low = min(day.low, low, ltp)
+        if day.spot_extremes != (state.high, state.low):
+            # Re-price the day's extremes only when the underlying makes a new one: between
+            # those, time decay only lowers what the old extreme is worth (the running max keeps).
+            day.spot_extremes = (state.high, state.low)
+            # Calls and futures rise with the underlying, puts fall: their extremes swap.
+            rising = instrument.instrument_type != "PE"
+            spot_high, spot_low = (state.high, state.low) if rising else (state.low, state.high)
+            day.high = max(day.high, model.price(instrument, underlying, spot_high, at))
+            day.low = min(day.low, model.price(instrument, underlying, spot_low, at))
+        day.high = max(day.high, ltp)
+        day.low = min(day.low, ltp)
         day.volume = max(day.volume, volume)
         bids, asks = model.depth(instrument, ltp, stamp)
         tick = model.tick_size

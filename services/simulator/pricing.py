@@ -12,14 +12,19 @@ Every modelled number is labelled as such by `model_note` (shown in quotes and t
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
-from services.simulator.instruments import Instrument, Underlying
+from services.simulator.instruments import EXPIRY_TIME, Instrument, Underlying
 from services.simulator.ticker_packets import DEPTH_LEVELS, DepthEntry
 from shared import black76
+from shared.clock import IST
 
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
+DEPTH_PATTERNS = 64
+EMPTY_LEVEL = DepthEntry(0, 0.0, 0)
 _MASK = 0xFFFFFFFF
 
 
@@ -47,12 +52,12 @@ class PricingModel:
     step_ticks: int
     max_lots_per_level: int
     seed: int
+    _patterns: dict[int, list[list[DepthEntry]]] = field(default_factory=dict, compare=False)
 
     def years_to_expiry(self, instrument: Instrument, epoch: float) -> float:
-        expires = instrument.expires_at
-        if expires is None:
+        if instrument.expiry is None:
             return 0.0
-        return max(expires.timestamp() - epoch, 0.0) / SECONDS_PER_YEAR
+        return max(_expiry_epoch(instrument.expiry) - epoch, 0.0) / SECONDS_PER_YEAR
 
     def fair_value(
         self, instrument: Instrument, underlying: Underlying, spot: float, epoch: float
@@ -99,22 +104,45 @@ class PricingModel:
     def depth(
         self, instrument: Instrument, last_price: float, second: int
     ) -> tuple[tuple[DepthEntry, ...], tuple[DepthEntry, ...]]:
-        """5 bids below and 5 asks above the last price; levels at or below zero are empty."""
-        tick, lot = self.tick_size, instrument.lot_size
-        token = instrument.instrument_token
-        bids: list[DepthEntry] = []
-        asks: list[DepthEntry] = []
+        """5 bids below and 5 asks above the last price; levels at or below zero are empty.
+
+        Quantities come from a per-instrument cycle of DEPTH_PATTERNS seeded patterns, indexed
+        by the second: repeatable, and cheap on the hot path.
+        """
+        tick = self.tick_size
+        patterns = self._patterns.get(instrument.instrument_token)
+        if patterns is None:
+            patterns = self._depth_patterns(instrument)
+        lots = patterns[second % DEPTH_PATTERNS]
+        spread, step = self.spread_ticks * tick, self.step_ticks * tick
+        bids = []
+        asks = []
         for level in range(DEPTH_LEVELS):
-            offset = (self.spread_ticks + level * self.step_ticks) * tick
-            for side, book, sign in ((0, bids, -1), (1, asks, 1)):
-                price = round(last_price + sign * offset, 2)
-                if price <= 0:
-                    book.append(DepthEntry(0, 0.0, 0))
-                    continue
-                lots = 1 + mix(self.seed, token, second, level, side) % self.max_lots_per_level
-                quantity = lots * lot
-                book.append(DepthEntry(quantity, price, 1 + lots // 3))
+            offset = spread + level * step
+            bid_price = round(last_price - offset, 2)
+            bid, ask = lots[2 * level], lots[2 * level + 1]
+            bids.append(
+                DepthEntry(bid.quantity, bid_price, bid.orders) if bid_price > 0 else EMPTY_LEVEL
+            )
+            asks.append(DepthEntry(ask.quantity, round(last_price + offset, 2), ask.orders))
         return tuple(bids), tuple(asks)
+
+    def _depth_patterns(self, instrument: Instrument) -> list[list[DepthEntry]]:
+        token, lot = instrument.instrument_token, instrument.lot_size
+        patterns = []
+        for cycle in range(DEPTH_PATTERNS):
+            row = []
+            for level in range(2 * DEPTH_LEVELS):
+                lots = 1 + mix(self.seed, token, cycle, level) % self.max_lots_per_level
+                row.append(DepthEntry(lots * lot, 0.0, 1 + lots // 3))
+            patterns.append(row)
+        self._patterns[token] = patterns
+        return patterns
+
+
+@functools.lru_cache(maxsize=256)
+def _expiry_epoch(expiry: date) -> float:
+    return datetime.combine(expiry, EXPIRY_TIME, IST).timestamp()
 
 
 def model_note(instrument: Instrument, underlying: Underlying, model: PricingModel) -> str:

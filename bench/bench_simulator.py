@@ -1,0 +1,201 @@
+"""How many ticks per second the Kite simulator emits to one subscriber.
+
+Starts `python -m services.simulator` as its own process (max speed, clock paused), logs in through
+the automation endpoints, connects ONE real WebSocket client (aiohttp) that subscribes to the
+indices and the nearest weekly options in the chosen mode, resumes the replay and counts every
+packet it reads (from the frame headers) for a fixed wall-clock window. Prints the figures and
+writes bench/results/simulator.json.
+
+    python bench/bench_simulator.py [--seconds 10] [--mode full] [--options 80]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import hashlib
+import io
+import json
+import os
+import platform
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import aiohttp
+import pyotp
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "simulator.json"
+API_KEY, API_SECRET, USER, PASSWORD = "sim_api_key", "sim_api_secret", "SIM001", "sim-password"
+TOTP_SECRET = "SIMULATORTOTPSECRETFORTESTSONLYA"
+
+
+def start_simulator() -> tuple[subprocess.Popen[str], str, str]:
+    command = [sys.executable, "-m", "services.simulator", "--rest-port", "0", "--ws-port", "0"]
+    command += ["--speed", "max", "--paused", "--start-time", "09:14", "--log-level", "WARNING"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    rest = process.stdout.readline().strip().removeprefix("REST root: ")
+    ws = process.stdout.readline().strip().removeprefix("WebSocket root: ")
+    if not rest.startswith("http") or not ws.startswith("ws"):
+        process.kill()
+        raise RuntimeError(f"the simulator did not start: {rest!r} {ws!r}")
+    return process, rest, ws
+
+
+def access_token(rest: str) -> str:
+    with requests.Session() as browser:
+        request_id = browser.post(
+            f"{rest}/api/login", data={"user_id": USER, "password": PASSWORD}, timeout=10
+        ).json()["data"]["request_id"]
+        browser.post(
+            f"{rest}/api/twofa",
+            data={
+                "user_id": USER,
+                "request_id": request_id,
+                "twofa_value": pyotp.TOTP(TOTP_SECRET).now(),
+            },
+            timeout=10,
+        ).raise_for_status()
+        location = browser.get(
+            f"{rest}/connect/login",
+            params={"v": "3", "api_key": API_KEY},
+            allow_redirects=False,
+            timeout=10,
+        ).headers["Location"]
+    request_token = parse_qs(urlparse(location).query)["request_token"][0]
+    checksum = hashlib.sha256((API_KEY + request_token + API_SECRET).encode()).hexdigest()
+    session = requests.post(
+        f"{rest}/session/token",
+        data={"api_key": API_KEY, "request_token": request_token, "checksum": checksum},
+        timeout=10,
+    ).json()
+    token: str = session["data"]["access_token"]
+    return token
+
+
+def instrument_tokens(rest: str, options: int) -> list[int]:
+    rows = list(csv.DictReader(io.StringIO(requests.get(f"{rest}/instruments", timeout=10).text)))
+    tokens = [int(r["instrument_token"]) for r in rows if r["segment"] == "INDICES"]
+    nearest: dict[str, str] = {}
+    for r in rows:
+        if r["segment"] == "NFO-OPT":
+            nearest[r["name"]] = min(nearest.get(r["name"], r["expiry"]), r["expiry"])
+    weekly = [r for r in rows if r["segment"] == "NFO-OPT" and r["expiry"] == nearest[r["name"]]]
+    return tokens + [int(r["instrument_token"]) for r in weekly[:options]]
+
+
+async def measure(
+    rest: str, ws_root: str, token: str, tokens: list[int], mode: str, seconds: float
+) -> dict[str, float]:
+    url = f"{ws_root}/?api_key={API_KEY}&access_token={token}"
+    packets = frames = size = 0
+    async with aiohttp.ClientSession() as http, http.ws_connect(url, max_msg_size=0) as ws:
+        await ws.send_str(json.dumps({"a": "subscribe", "v": tokens}))
+        await ws.send_str(json.dumps({"a": "mode", "v": [mode, tokens]}))
+        await asyncio.sleep(0.5)
+        while True:  # drain the snapshots sent on subscribe
+            try:
+                await ws.receive(timeout=0.2)
+            except TimeoutError:
+                break
+        async with http.post(f"{rest}/_sim/clock", json={"action": "resume"}) as response:
+            start_epoch = (await response.json())["data"]["epoch"]
+        started = time.perf_counter()
+        deadline = started + seconds
+        last = started
+        while (now := time.perf_counter()) < deadline:
+            try:
+                message = await ws.receive(timeout=max(0.01, deadline - now))
+            except TimeoutError:
+                break
+            if message.type != aiohttp.WSMsgType.BINARY or len(message.data) < 2:
+                continue
+            packets += struct.unpack_from(">H", message.data, 0)[0]
+            frames += 1
+            size += len(message.data)
+            last = time.perf_counter()
+        elapsed = last - started
+        async with http.get(f"{rest}/_sim/state") as response:
+            end_epoch = (await response.json())["data"]["epoch"]
+    simulated = end_epoch - start_epoch
+    return {
+        "packets": packets,
+        "frames": frames,
+        "bytes": size,
+        "elapsed_s": elapsed,
+        "simulated_s": simulated,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--mode", choices=["ltp", "quote", "full"], default="full")
+    parser.add_argument("--options", type=int, default=80, help="weekly options to subscribe")
+    args = parser.parse_args(argv)
+    process, rest, ws_root = start_simulator()
+    try:
+        token = access_token(rest)
+        tokens = instrument_tokens(rest, args.options)
+        result = asyncio.run(measure(rest, ws_root, token, tokens, args.mode, args.seconds))
+        requests.post(f"{rest}/_sim/clock", json={"action": "seek", "to": "09:14:00"}, timeout=10)
+        requests.post(f"{rest}/_sim/clock", json={"action": "pause"}, timeout=10)
+        indices = asyncio.run(measure(rest, ws_root, token, tokens[:2], args.mode, args.seconds))
+        state = requests.get(f"{rest}/_sim/state", timeout=10).json()["data"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    elapsed = result["elapsed_s"] or 1e-9
+    figures: dict[str, Any] = {
+        "ticks_per_s": {"value": round(result["packets"] / elapsed), "unit": "ticks/s"},
+        "frames_per_s": {"value": round(result["frames"] / elapsed, 1), "unit": "frames/s"},
+        "throughput": {"value": round(result["bytes"] / elapsed / 1e6, 2), "unit": "MB/s"},
+        "ticks_per_frame": {
+            "value": round(result["packets"] / max(result["frames"], 1), 1),
+            "unit": "ticks",
+        },
+        "ticks_per_s_indices_only": {
+            "value": round(indices["packets"] / (indices["elapsed_s"] or 1e-9)),
+            "unit": "ticks/s",
+        },
+        "simulated_minutes_per_s": {
+            "value": round(result["simulated_s"] / 60 / elapsed, 2),
+            "unit": "min/s",
+        },
+    }
+    report = {
+        "name": "simulator",
+        "figures": figures,
+        "conditions": {
+            "subscriber": "one aiohttp WebSocket client in another process, counting packets from frame headers",
+            "mode": args.mode,
+            "instruments": len(tokens),
+            "instruments_indices_only_run": 2,
+            "options_modelled": len(tokens) - 2,
+            "window_s": args.seconds,
+            "ticks_received": result["packets"],
+            "day": state["day"],
+            "ticks_per_minute_per_underlying": state["ticks_per_minute"],
+            "speed": "max",
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    for name, figure in figures.items():
+        print(f"{name:>24}: {figure['value']} {figure['unit']}")
+    print(f"conditions: {json.dumps(report['conditions'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

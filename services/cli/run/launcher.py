@@ -7,6 +7,7 @@ the stack in order and waits for it. A second Ctrl-C while stopping kills the st
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import selectors
@@ -33,7 +34,7 @@ from services.cli.run.plan import (
 from services.cli.run.progress import Progress, status_line
 from services.cli.run.stack import StackSpec
 from services.cli.run.watch import StackWatcher
-from services.cli.settings import ENDPOINTS_HEADER, RunSettings, endpoints_owner_alive
+from services.cli.settings import ENDPOINTS_HEADER, RunSettings
 from shared.localservers import free_port
 from shared.localservers.process import die_with_parent
 from shared.settings import ServiceSettings, load_settings
@@ -245,13 +246,15 @@ class Launcher:
         if not conf.is_file():
             raise CliError(f"supervisord configuration not found: {conf}", USAGE)
         endpoints = self.run.endpoints_file().resolve()
-        if endpoints_owner_alive(endpoints):
-            raise CliError(
-                f"tradealgo run is already running here ({endpoints.read_text().splitlines()[0]})",
-                PROBLEM,
-            )
         for path in (where.log, where.run, where.spool):
             path.mkdir(parents=True, exist_ok=True)
+        lock = hold_run_lock(where.run / "run.lock")
+        try:
+            return self._start(plan, where, conf, endpoints)
+        finally:
+            lock.close()
+
+    def _start(self, plan: RunPlan, where: Layout, conf: Path, endpoints: Path) -> int:
         spec = StackSpec(
             root=str(where.root),
             python=sys.executable,
@@ -413,6 +416,24 @@ class Launcher:
         elif kind == "failed":
             return str(event.get("reason", "unknown failure"))
         return ""
+
+
+def hold_run_lock(path: Path) -> IO[str]:
+    """An exclusive lock on the var dir for the whole run (released when the file is closed or
+    the process dies): a second run on the same state is refused before it touches anything."""
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise CliError(f"tradealgo run is already running here ({owner})", PROBLEM) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
 
 
 def _parse_event(raw: bytes) -> dict[str, Any] | None:

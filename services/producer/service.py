@@ -18,14 +18,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from services.producer.adapters.instrument_source import RedisInstruments
 from services.producer.adapters.kite_rest import KiteQuotes, TokenRejected
 from services.producer.adapters.metrics import ProducerMetrics
+from services.producer.adapters.publisher import TickPublisher, TickSink
 from services.producer.frame_buffer import FrameBuffer
 from services.producer.packets import TickParser
 from services.producer.settings import ProducerSettings
@@ -50,22 +49,16 @@ from services.producer.watchdog import (
 )
 from shared import constants as c
 from shared.alerts import Alert, Alerter, Severity
-from shared.bus import DeadLetter, DeadLetterKind, StreamBus
+from shared.bus import StreamBus
 from shared.calendar import NseCalendar
 from shared.clock import Clock, to_ist
-from shared.messages import Control, Message, SessionEvent, Tick
+from shared.messages import Control, Message, SessionEvent
 from shared.session import token_fingerprint, token_rejected_event
 
 logger = logging.getLogger(__name__)
 
 SERVICE = "producer"
 HEARTBEAT_TTL_S = 60
-LAG_SAMPLES_PER_BATCH = 64
-
-
-class TickSink(Protocol):
-    def add(self, ticks: Sequence[Tick]) -> None:
-        """Queue ticks for ClickHouse `ticks` (never blocks; batching and spooling are its job)."""
 
 
 @dataclass
@@ -88,7 +81,9 @@ class Producer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self.buffer = FrameBuffer(settings.buffer_max_frames, self._wake_threadsafe)
-        self.parser = TickParser({})
+        self.publisher = TickPublisher(
+            self.buffer, self._wake, deps.bus, deps.sink, deps.metrics, settings
+        )
         self.connections: dict[str, TickerConnection] = {}
         self.shards: dict[str, tuple[int, ...]] = {}
         self.subscription = Subscription({}, ())
@@ -97,8 +92,6 @@ class Producer:
         self.halted = False
         self.halt_reason = ""
         self.waiting_for = "an access token"
-        self.last_tick_ns: dict[int, int] = {}
-        self.published = 0
         self._dropped_seen = 0
         self._token_changed = asyncio.Event()
         self._stop: asyncio.Event | None = None
@@ -109,6 +102,11 @@ class Producer:
         task: asyncio.Task[None] = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    @property
+    def published(self) -> int:
+        """Ticks appended to the ticks stream so far."""
+        return self.publisher.published
 
     # -- readiness ------------------------------------------------------------------------------
 
@@ -134,7 +132,7 @@ class Producer:
         try:
             if not await self._start_feed(stop):
                 return
-            tasks.append(asyncio.create_task(self._publish_loop(stop), name="producer-publish"))
+            tasks.append(asyncio.create_task(self.publisher.run(stop), name="producer-publish"))
             tasks.append(asyncio.create_task(self._watchdog(stop), name="producer-watchdog"))
             tasks.append(asyncio.create_task(self._token_loop(stop), name="producer-token"))
             await stop.wait()
@@ -149,8 +147,8 @@ class Producer:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await self._publish_pending()
-            logger.info("producer stopped after publishing %d ticks", self.published)
+            await self.publisher.drain()
+            logger.info("producer stopped after publishing %d ticks", self.publisher.published)
 
     async def _start_feed(self, stop: asyncio.Event) -> bool:
         """Wait for a token and the instruments, resolve, shard, connect. False when stopped."""
@@ -211,7 +209,9 @@ class Producer:
             logger.error("%s", shards.reason)
         self.subscription = subscription
         # Old tokens stay known: frames already buffered must not lose their symbols.
-        self.parser = TickParser({**self.parser.symbols, **subscription.symbols})
+        self.publisher.parser = TickParser(
+            {**self.publisher.parser.symbols, **subscription.symbols}
+        )
         self.shards = {f"c{i}": tokens for i, tokens in enumerate(shards.connections)}
         self.d.metrics.subscribed_instruments.set(sum(len(t) for t in self.shards.values()))
         logger.info(
@@ -338,73 +338,6 @@ class Producer:
         self.waiting_for = ""
         self._connect_all("token")
 
-    # -- publishing -----------------------------------------------------------------------------
-
-    async def _publish_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self._wake.clear()
-            if not self.buffer.arm():
-                await self._wake.wait()
-            if stop.is_set():
-                return
-            await self._publish_pending()
-
-    async def _publish_pending(self) -> None:
-        """Parse and publish what is buffered, one bounded batch at a time."""
-        while len(self.buffer):
-            frames = self.buffer.drain(self.settings.drain_max_ticks)
-            ticks: list[Tick] = []
-            per_connection: Counter[str] = Counter()
-            for frame in frames:
-                parsed, bad = self.parser.parse_frame(frame.payload, frame.received_ns)
-                ticks.extend(parsed)
-                per_connection[frame.connection] += len(parsed)
-                for packet in bad:
-                    await self._dead_letter(frame.connection, packet.reason, packet.packet)
-            for name, count in per_connection.items():
-                self.d.metrics.ticks_received.labels(name).inc(count)
-            if ticks:
-                await self._publish(ticks)
-
-    async def _publish(self, ticks: list[Tick]) -> None:
-        s = self.settings
-        try:
-            await self.d.bus.publish_partitioned(c.TICKS, ticks, s.tick_partitions)
-        except Exception as exc:
-            # Redis is down past the bus's retries: the ticks still go to ClickHouse (spooled),
-            # the loss on the stream is counted and logged, the loop goes on.
-            self.d.metrics.ticks_dropped.labels("redis_unavailable").inc(len(ticks))
-            logger.error("%d ticks not published to Redis: %s: %s", len(ticks),
-                         type(exc).__name__, exc)  # fmt: skip
-        else:
-            self.published += len(ticks)
-            self.d.metrics.ticks_published.inc(len(ticks))
-        if self.d.sink is not None:
-            self.d.sink.add(ticks)
-        last = self.last_tick_ns
-        for tick in ticks:
-            last[tick.instrument_token] = tick.received_ns
-        now_s = time.time()
-        stride = max(1, len(ticks) // LAG_SAMPLES_PER_BATCH)
-        for tick in ticks[::stride]:
-            self.d.metrics.tick_lag.observe(max(0.0, now_s - tick.exchange_ts.timestamp()))
-
-    async def _dead_letter(self, connection: str, reason: str, packet: bytes) -> None:
-        self.d.metrics.bad_packets.inc()
-        letter = DeadLetter(
-            kind=DeadLetterKind.MALFORMED,
-            reason=f"ticker packet from {connection}: {reason}",
-            service=SERVICE,
-            stream=c.TICKS,
-            entry_id="",
-            deliveries=0,
-            fields={b"packet": packet, b"connection": connection.encode()},
-        )
-        try:
-            await self.d.bus.dead_letter(letter)
-        except Exception as exc:
-            logger.error("bad packet not dead-lettered (%s): %s", type(exc).__name__, reason)
-
     # -- watchdog and gauges --------------------------------------------------------------------
 
     def views(self) -> dict[str, ConnectionView]:
@@ -470,7 +403,7 @@ class Producer:
                 self._dropped_seen = dropped
             if self.connections:
                 staleness = instrument_staleness(
-                    {t: ns / 1e9 for t, ns in self.last_tick_ns.items()},
+                    {t: ns / 1e9 for t, ns in self.publisher.last_tick_ns.items()},
                     {t: name for name, tokens in self.shards.items() for t in tokens},
                     self.views(), time.time(), s.instrument_stale_seconds, s.stall_seconds,
                 )  # fmt: skip

@@ -18,7 +18,8 @@ from prometheus_client import CollectorRegistry
 from services.producer.adapters.instrument_source import RedisInstruments
 from services.producer.adapters.kite_rest import KiteQuotes
 from services.producer.adapters.metrics import ProducerMetrics
-from services.producer.service import Producer, ProducerDeps, TickSink
+from services.producer.adapters.publisher import TickSink
+from services.producer.service import Producer, ProducerDeps
 from services.producer.settings import ProducerSettings
 from services.sentinel.adapters.halt_store import HaltStore
 from services.sentinel.adapters.instrument_loader import InstrumentLoader

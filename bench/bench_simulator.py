@@ -81,8 +81,10 @@ def access_token(rest: str) -> str:
     return token
 
 
-def instrument_tokens(rest: str, options: int) -> list[int]:
-    rows = list(csv.DictReader(io.StringIO(requests.get(f"{rest}/instruments", timeout=10).text)))
+def instrument_tokens(rest: str, token: str, options: int) -> list[int]:
+    headers = {"X-Kite-Version": "3", "Authorization": f"token {API_KEY}:{token}"}
+    text = requests.get(f"{rest}/instruments", headers=headers, timeout=10).text
+    rows = list(csv.DictReader(io.StringIO(text)))
     tokens = [int(r["instrument_token"]) for r in rows if r["segment"] == "INDICES"]
     nearest: dict[str, str] = {}
     for r in rows:
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     process, rest, ws_root = start_simulator()
     try:
         token = access_token(rest)
-        tokens = instrument_tokens(rest, args.options)
+        tokens = instrument_tokens(rest, token, args.options)
         result = asyncio.run(measure(rest, ws_root, token, tokens, args.mode, args.seconds))
         requests.post(f"{rest}/_sim/clock", json={"action": "seek", "to": "09:14:00"}, timeout=10)
         requests.post(f"{rest}/_sim/clock", json={"action": "pause"}, timeout=10)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
+import pyotp
 import pytest
 import requests
 from kiteconnect import KiteConnect
@@ -369,3 +370,27 @@ def test_unknown_routes_answer_in_kites_envelope(kite_sim: KiteSim) -> None:
     response = requests.get(f"{kite_sim.rest_root}/no/such/route", timeout=10)
     assert response.status_code == 404
     assert response.json()["error_type"] == "GeneralException"
+
+
+def test_the_login_page_form_logs_a_person_in_and_redirects_with_a_request_token(
+    kite_sim: KiteSim,
+) -> None:
+    response = requests.post(
+        f"{kite_sim.rest_root}/connect/login",
+        data={
+            "api_key": kite_sim.api_key,
+            "user_id": kite_sim.user_id,
+            "password": kite_sim.password,
+            "twofa_value": pyotp.TOTP(kite_sim.totp_secret).now(),
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith(f"{kite_sim.rest_root}/_sim/redirect?")
+    request_token = location.split("request_token=")[1]
+    kite = KiteConnect(kite_sim.api_key, root=kite_sim.rest_root)
+    assert kite.generate_session(request_token, kite_sim.api_secret)["user_id"] == kite_sim.user_id
+    page = requests.get(location, timeout=10)
+    assert request_token in page.text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -228,3 +229,17 @@ async def test_heartbeats_when_idle_and_duplicate_subscriptions_are_harmless(
         while error.type == aiohttp.WSMsgType.BINARY:
             error = await ws.receive(timeout=5)
         assert json.loads(error.data)["type"] == "error"
+
+
+def test_periodic_drops_from_settings_make_the_client_reconnect(
+    kite_sim_factory: Callable[..., KiteSim],
+) -> None:
+    sim = kite_sim_factory(fault_drop_websocket_every_s=1.0)
+    harness = TickerHarness.open(sim, sim.login(), [NIFTY], mode="ltp")
+    try:
+        eventually_sync(
+            lambda: harness.connects >= 2, timeout=30, message="dropped and reconnected"
+        )
+        assert harness.closes
+    finally:
+        harness.close()

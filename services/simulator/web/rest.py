@@ -142,7 +142,7 @@ async def ltp(request: web.Request) -> web.Response:
 
 
 async def instruments(request: web.Request) -> web.Response:
-    # Like Kite, the instrument dump needs no session.
+    authorised(request)
     exchange = request.match_info.get("exchange")
     universe = server_of(request).sim.universe
     if exchange is not None and exchange not in {i.exchange for i in universe.instruments}:

@@ -183,6 +183,13 @@ def endpoints_text(plan: RunPlan, database: str) -> str:
         f"CLI_CLICKHOUSE_DATABASE={database}",
     ]
     lines += [f"CLI_{name.upper()}_URL={urls[name]}" for name in SERVICE_SETTINGS]
+    # What `tradealgo login` needs to act as this run's Sentinel (its Redis; in a simulator run
+    # the simulator's roots and documented fake account; real credentials stay in .env only).
+    lines += [
+        f"{name}={value}"
+        for name, value in sorted(plan.service_env.items())
+        if name.startswith("SENTINEL_") or (plan.broker == "simulator" and name.startswith("KITE_"))
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -397,6 +404,7 @@ class Launcher:
             say(f"simulator   up at http://127.0.0.1:{event['port']} (log {event['log']})")
         elif kind == "supervisord":
             say("services    starting under supervisord (per-service autorestart)")
+            endpoints.touch(mode=0o600)
             endpoints.write_text(endpoints_text(plan, self.run.clickhouse_database))
         elif kind == "ready":
             say("services    ready: " + ", ".join(event.get("services", [])))

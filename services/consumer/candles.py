@@ -14,7 +14,9 @@ Rules, all decided from the tick's EXCHANGE timestamp (never the wall clock):
   and is counted. Volume never moves between candles on a revision: the cumulative count of a late
   tick is already included in the candle that first saw the counter rise. A late tick for a bucket
   reported as a gap (inside the revision window) produces that candle with revision 1 and volume 0.
-  A tick older than the revision window, or from an earlier date, is rejected with that reason.
+  A tick for a candle that ended more than `revision_window_s` (exchange time) before the newest
+  closed candle ended, or from an earlier date, is rejected with that reason; the newest closed
+  candle can always be revised.
 - Gaps: buckets of the same date between two candles that received no tick are reported as
   `CandleGap` records, never invented. When the builder has already seen an earlier date, the tail
   of that date and the head of the new one are gaps too (a builder started mid-day cannot tell
@@ -156,6 +158,7 @@ class CandleBuilder:
         "_sessions_of",
         "_step",
         "_tail_reported",
+        "_window",
         "instrument_token",
         "stats",
         "symbol",
@@ -170,10 +173,10 @@ class CandleBuilder:
         *,
         sessions_of: SessionsOf | None = None,
         grace_s: float = 2.0,
-        revision_window: int = 30,
+        revision_window_s: float = 600.0,
     ) -> None:
-        if grace_s < 0 or revision_window < 1:
-            raise ValueError("grace_s must be >= 0 and revision_window >= 1")
+        if grace_s < 0 or revision_window_s < 0:
+            raise ValueError("grace_s and revision_window_s must be >= 0")
         self.instrument_token = instrument_token
         self.symbol = symbol
         self.timeframe: Timeframe = timeframe
@@ -187,7 +190,10 @@ class CandleBuilder:
         self._following: _Following | None = None
         self._grace = timedelta(seconds=grace_s)
         self._open: _Bucket | None = None
-        self._recent: deque[_Bucket] = deque(maxlen=revision_window)
+        # Closed buckets a late tick may still revise: those ending within the window before the
+        # newest closed one (always at least the newest), so memory stays a few buckets each.
+        self._recent: deque[_Bucket] = deque()
+        self._window = timedelta(seconds=revision_window_s)
         self._day: date | None = None  # the date of the cumulative volume counter
         self._first_day: date | None = None
         self._cum = 0  # running maximum of today's cumulative volume
@@ -319,7 +325,11 @@ class CandleBuilder:
         b.volume = self._cum - self._base
         self._base = self._cum
         self._open = None
-        self._recent.append(b)
+        recent = self._recent
+        recent.append(b)
+        horizon = b.end - self._window
+        while recent[0].end < horizon:
+            recent.popleft()
         self.stats.candles += 1
         return self._candle(b, received_ns)
 
@@ -346,7 +356,7 @@ class CandleBuilder:
     def _insert_recent(self, revived: _Bucket) -> None:
         ordered = sorted([*self._recent, revived], key=lambda b: b.start)
         self._recent.clear()
-        self._recent.extend(ordered[-(self._recent.maxlen or len(ordered)) :])
+        self._recent.extend(ordered)
 
     def _candle(self, b: _Bucket, received_ns: int) -> Candle:
         return Candle(

@@ -48,8 +48,8 @@ class ConsumerSettings(ServiceSettings):
         TIMEFRAMES, description="timeframes built for every subscribed instrument"
     )
     candle_grace_s: float = Field(2.0, ge=0, description="close a bucket this long after its end")
-    candle_revision_window: int = Field(
-        30, ge=1, description="closed candles per builder that late ticks may still revise"
+    candle_revision_window_s: float = Field(
+        600.0, ge=0, description="how late (exchange time) a tick may still revise a candle"
     )
     session_open: time = Field(time(9, 15), description="regular session open (IST)")
     session_close: time = Field(time(15, 30), description="regular session close (IST)")

@@ -221,6 +221,8 @@ def equity_curve(candles: Sequence[Candle], fills: Sequence[Fill], capital: floa
         by_index.setdefault(f.index, []).append(f)
     fill_indexes = sorted(by_index)
     fill_indexes.append(len(candles))  # a sentinel: no fill there
+    if len({f.symbol for f in fills}) <= 1 and len({c.symbol for c in candles}) <= 1:
+        return _equity_one_instrument(candles, by_index, fill_indexes, capital)
     next_fill = fill_indexes[0]
     position = 1
     cash = capital
@@ -245,5 +247,37 @@ def equity_curve(candles: Sequence[Candle], fills: Sequence[Fill], capital: floa
             next_fill = fill_indexes[position]
             position += 1
         last_close[symbol] = close
+        append(cash + value)
+    return curve
+
+
+def _equity_one_instrument(
+    candles: Sequence[Candle],
+    by_index: dict[int, list[Fill]],
+    fill_indexes: list[int],
+    capital: float,
+) -> list[float]:
+    # The same arithmetic as equity_curve without the per-instrument dictionaries.
+    next_fill = fill_indexes[0]
+    position = 1
+    cash = capital
+    value = 0.0
+    held = 0
+    last = 0.0
+    curve: list[float] = []
+    append = curve.append
+    for index, candle in enumerate(candles):
+        close = candle.close
+        if held:
+            value += held * (close - last)
+        if index == next_fill:
+            for f in by_index[index]:
+                signed = f.quantity if f.side == "BUY" else -f.quantity
+                cash -= signed * f.price + f.costs
+                held += signed
+                value += signed * close
+            next_fill = fill_indexes[position]
+            position += 1
+        last = close
         append(cash + value)
     return curve

@@ -3,9 +3,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import statistics
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from services.consumer.backtest.bars import (
@@ -19,14 +21,15 @@ from services.consumer.backtest.cli import ProgressBar, main
 from services.consumer.backtest.engine import BacktestConfig, equity_curve, run_backtest
 from services.consumer.backtest.fills import Book, Fill, zerodha_costs
 from services.consumer.backtest.report import daily_sharpe, max_drawdown
-from services.consumer.buckets import data_sessions
-from services.consumer.strategies import EmaCrossover, RsiReversal, StrategyConfig
+from services.consumer.buckets import bucket_of, data_sessions
+from services.consumer.strategies import EmaCrossover, RsiReversal, StrategyConfig, build_strategy
 from services.consumer.strategy_engine import StrategyEngine
 from shared.calendar import load_calendar
 from shared.charges import ChargeSchedule, order_charges
 from shared.clock import IST
 from shared.messages import Action, Candle, Timeframe
 from tests.unit.services.consumer.consumer_factories import (
+    BANKNIFTY_1M,
     NIFTY,
     NIFTY_1M,
     NIFTY_TOKEN,
@@ -50,8 +53,6 @@ def test_candles_from_synthetic_ticks_equal_plain_bar_aggregation(timeframe: Tim
     sessions = data_sessions(load_calendar())
     bars = [b._replace(volume=100 + i) for i, b in enumerate(source.bars())]  # index files have 0
     expected: dict[datetime, list[Bar]] = {}
-    from services.consumer.buckets import bucket_of
-
     for bar in bars:
         bucket = bucket_of(bar.start, timeframe, sessions)
         assert bucket is not None
@@ -182,8 +183,6 @@ CROSS = (
 
 def shifted(candles: list[Candle]) -> list[Candle]:
     """Opens differ from closes so that fills at the next open are visible."""
-    import msgspec
-
     return [msgspec.structs.replace(c, open=c.close + 0.5) for c in candles]
 
 
@@ -281,8 +280,6 @@ def test_daily_sharpe_annualises_daily_returns_and_is_undefined_when_flat() -> N
     days = [datetime(2024, 3, d, 15, 30, tzinfo=IST) for d in (1, 4, 5)]
     curve = [(days[0], 101.0), (days[1], 100.0), (days[2], 102.0)]
     returns = [0.01, 100 / 101 - 1, 0.02]
-    import statistics
-
     expected = statistics.fmean(returns) / statistics.stdev(returns) * 252**0.5
     assert daily_sharpe(curve, 100.0, 252) == pytest.approx(expected)
     assert daily_sharpe([(days[0], 100.0), (days[1], 100.0)], 100.0, 252) is None
@@ -449,3 +446,46 @@ def test_bad_input_exits_2_with_a_reason(
 
 def test_help_exits_0() -> None:
     assert main(["--help"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("files", "kind", "params"),
+    [
+        (1, "ema_crossover", {"timeframe": "5minute"}),
+        (2, "ema_crossover", {"timeframe": "5minute"}),  # two instruments: the general path
+        (2, "momentum", {"timeframe": "15minute", "period": 8, "top_k": 1}),
+    ],
+)
+def test_final_equity_is_capital_plus_the_net_pnl_of_every_trade(
+    files: int, kind: str, params: dict[str, object]
+) -> None:
+    sessions = data_sessions(load_calendar())
+    sources = [
+        nifty(date(2024, 4, 1), date(2024, 4, 30)),
+        CsvBarSource(
+            BANKNIFTY_1M,
+            "NSE:NIFTY BANK",
+            260105,
+            start_date=date(2024, 4, 1),
+            end_date=date(2024, 4, 30),
+        ),
+    ][:files]
+    strategy_config = StrategyConfig(
+        kind=kind, symbols=tuple(s.symbol for s in sources), params=params
+    )
+    strategy = build_strategy(strategy_config)
+    candles = sorted(
+        (c for s in sources for c in build_candles(s, strategy.timeframe, sessions).candles),
+        key=lambda c: (c.start, c.symbol),
+    )
+    result = run_backtest(
+        strategy,
+        candles,
+        BacktestConfig(
+            mode="long-short", quantity=3, costs=zerodha_costs(ChargeSchedule(), "futures")
+        ),
+    )
+    assert len(result.trades) > 2 and len(result.equity_values) == len(candles)
+    assert result.equity_values[-1] == pytest.approx(
+        100_000.0 + sum(t.pnl for t in result.trades), abs=1e-6
+    )

@@ -43,7 +43,7 @@ def tick(hhmmss: str, price: float, volume: int = 0, day: date = DAY, token: int
 
 
 def builder(
-    timeframe: Timeframe = "minute", grace_s: float = 2.0, revision_window: int = 30
+    timeframe: Timeframe = "minute", grace_s: float = 2.0, revision_window_s: float = 600
 ) -> CandleBuilder:
     return CandleBuilder(
         TOKEN,
@@ -51,7 +51,7 @@ def builder(
         timeframe,
         sessions_of=special_sessions,
         grace_s=grace_s,
-        revision_window=revision_window,
+        revision_window_s=revision_window_s,
     )
 
 
@@ -176,12 +176,12 @@ def test_a_late_tick_for_a_gap_bucket_makes_that_candle_as_a_revision() -> None:
 @pytest.mark.parametrize(
     ("late", "reason"),
     [
-        (tick("09:15:30", 100), "too late"),  # older than the revision window (2 candles)
+        (tick("09:15:30", 100), "too late"),  # the 09:15 candle ended 09:16: out of the window
         (tick("15:29:00", 100, day=date(2024, 2, 29)), "too late"),  # an earlier date
     ],
 )
 def test_a_tick_too_old_to_revise_is_rejected_with_a_reason(late: Tick, reason: str) -> None:
-    b = builder(revision_window=2)
+    b = builder(revision_window_s=120)  # keeps candles ending from 09:17 (09:19 - 2 min) on
     feed(b, [tick(f"09:{m}:10", 100) for m in range(15, 20)])
     assert b.update(late) == []
     [rejected] = b.take_rejects()

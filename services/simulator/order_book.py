@@ -132,6 +132,12 @@ class OrderBook:
         last = self.market.last_price(instrument)
         if last is None:
             return "No market price yet for this instrument."
+        if order.order_type in ("SL", "SL-M"):
+            # A stop on the wrong side of the market would fire at once: the exchange refuses it.
+            if order.transaction_type == "BUY" and order.trigger_price <= last:
+                return f"Trigger price for stoploss buy orders should be higher than the LTP {last:.2f}."
+            if order.transaction_type == "SELL" and order.trigger_price >= last:
+                return f"Trigger price for stoploss sell orders should be lower than the LTP {last:.2f}."
         spot = self._spot(instrument)
         price = order.price if order.order_type in ("LIMIT", "SL") else last
         needed = self.account.margin_needed(

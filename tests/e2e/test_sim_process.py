@@ -8,10 +8,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 import requests
 
 from services.simulator.__main__ import main
+from services.simulator.service import SimulatorServer
+from services.simulator.settings import SimulatorSettings
 from tests.sim_fixtures import KiteSim, TickerHarness
 from tests.support import eventually_sync
 
@@ -79,3 +82,18 @@ def test_a_paced_replay_moves_the_shared_clock_in_real_time(
         assert sim.kite().ltp("NSE:NIFTY 50")["NSE:NIFTY 50"]["last_price"] > 0
     finally:
         harness.close()
+
+
+async def test_the_server_runs_inside_a_callers_event_loop_and_leaves_nothing_behind() -> None:
+    server = SimulatorServer(SimulatorSettings(rest_port=0, ws_port=0, speed=0.0, paused=True))
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.rest_root}/_sim/state") as response:
+                assert (await response.json())["data"]["paused"] is True
+            url = f"{server.ws_root}/?api_key=sim_api_key&access_token=nope"
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(url)
+            assert refused.value.status == 403
+    finally:
+        await server.stop()

@@ -132,6 +132,13 @@ def test_a_stop_waits_in_trigger_pending_then_fills() -> None:
         ({}, {}, at(9, 14), "Markets are closed"),
         ({"fault_reject_orders": 1}, {}, None, "fault injection"),
         ({}, {"variety": "amo"}, None, "AMO"),
+        ({}, {"order_type": "SL-M", "trigger_price": "1.00"}, None, "higher than the LTP"),
+        (
+            {},
+            {"order_type": "SL-M", "trigger_price": "900.00", "transaction_type": "SELL"},
+            None,
+            "lower than the LTP",
+        ),
     ],
 )
 def test_risk_and_exchange_rules_reject_with_a_reason(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import date
 
 from services.simulator.account import Account, MarginUse
@@ -20,8 +19,6 @@ from services.simulator.market import Market
 from services.simulator.matching import (
     Fill,
     average_price,
-    outside_band,
-    price_band,
     protection_price,
     resting_limit_crossed,
     stop_triggered,
@@ -34,17 +31,16 @@ from services.simulator.order_rules import (
     check_modified_order,
 )
 from services.simulator.orders import Order, Trade
+from services.simulator.rms import (
+    BookRules,
+    band_problem,
+    freeze_problem,
+    margin_problem,
+    session_problem,
+    stop_problem,
+)
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class BookRules:
-    auto_market_protection_pct: float
-    price_band_threshold: float
-    price_band_pct: float
-    price_band_abs: float
-    max_modifications: int
 
 
 class OrderBook:
@@ -116,57 +112,30 @@ class OrderBook:
         if self.reject_next > 0:
             self.reject_next -= 1
             return "Simulated rejection (fault injection)."
-        market_open = self.market.is_open(now)
-        if order.variety == "regular" and not market_open:
-            return "Markets are closed right now. Use AMO or GTT to place orders when closed."
-        if order.variety == "amo" and market_open:
-            return "AMO orders can only be placed while the markets are closed."
-        if order.quantity > instrument.freeze_quantity:
-            return (
-                f"Quantity {order.quantity} exceeds the freeze quantity "
-                f"{instrument.freeze_quantity} of {instrument.tradingsymbol}: slice the order."
-            )
-        band_problem = self._band_problem(instrument, order.order_type, order.price)
-        if band_problem is not None:
-            return band_problem
         last = self.market.last_price(instrument)
+        reason = (
+            session_problem(order, self.market.is_open(now))
+            or freeze_problem(order)
+            or band_problem(instrument, order.order_type, order.price, last, self.rules)
+        )
+        if reason is not None:
+            return reason
         if last is None:
             return "No market price yet for this instrument."
-        if order.order_type in ("SL", "SL-M"):
-            # A stop on the wrong side of the market would fire at once: the exchange refuses it.
-            if order.transaction_type == "BUY" and order.trigger_price <= last:
-                return f"Trigger price for stoploss buy orders should be higher than the LTP {last:.2f}."
-            if order.transaction_type == "SELL" and order.trigger_price >= last:
-                return f"Trigger price for stoploss sell orders should be lower than the LTP {last:.2f}."
-        spot = self._spot(instrument)
+        if (reason := stop_problem(order, last)) is not None:
+            return reason
         price = order.price if order.order_type in ("LIMIT", "SL") else last
         needed = self.account.margin_needed(
-            instrument, order.product, order.transaction_type, order.quantity, price, spot
+            instrument,
+            order.product,
+            order.transaction_type,
+            order.quantity,
+            price,
+            self._spot(instrument),
         )
-        available = self.account.available(self.margin_use_without(order.order_id))
-        if needed > available + 1e-9:
-            return (
-                f"Insufficient funds. Required margin is {needed:.2f} "
-                f"but available margin is {available:.2f}."
-            )
-        return None
-
-    def _band_problem(self, instrument: Instrument, order_type: str, price: float) -> str | None:
-        if not instrument.is_option or order_type not in ("LIMIT", "SL"):
-            return None
-        reference = self.market.last_price(instrument)
-        if reference is None:
-            return None
-        rules = self.rules
-        band = price_band(
-            reference, rules.price_band_threshold, rules.price_band_pct, rules.price_band_abs
+        return margin_problem(
+            needed, self.account.available(self.margin_use_without(order.order_id))
         )
-        if outside_band(price, band):
-            return (
-                f"Limit price {price:.2f} is outside the exchange's price band "
-                f"{band[0]:.2f}-{band[1]:.2f} (reference {reference:.2f})."
-            )
-        return None
 
     def _spot(self, instrument: Instrument) -> float:
         state = self.market.underlying_state(instrument)
@@ -324,9 +293,10 @@ class OrderBook:
             if change.market_protection is None
             else change.market_protection,
         )
-        band_problem = self._band_problem(order.instrument, order_type, price)
-        if band_problem is not None:
-            raise InputError(band_problem)
+        reference = self.market.last_price(order.instrument)
+        problem = band_problem(order.instrument, order_type, price, reference, self.rules)
+        if problem is not None:
+            raise InputError(problem)
         self._set(order, "MODIFY VALIDATION PENDING", now)
         self._set(order, "MODIFY PENDING", now)
         if order_type != order.order_type:

@@ -25,10 +25,11 @@ from services.simulator.market_data import (
     read_bars_by_day,
     read_daily_bars,
 )
-from services.simulator.order_book import BookRules, OrderBook
+from services.simulator.order_book import OrderBook
 from services.simulator.pricing import PricingModel
 from services.simulator.rate_limits import RateLimits
 from services.simulator.replay import DayReplay, UnderlyingDay
+from services.simulator.rms import BookRules
 from services.simulator.settings import SimulatorSettings
 from services.simulator.sim_clock import ReplayClock
 from services.simulator.tick_path import ticks_per_minute

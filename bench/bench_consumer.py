@@ -172,12 +172,46 @@ def bench_backtest_command() -> float:
         return time.perf_counter() - start
 
 
-def steady_state(
-    instruments: int, bars: list[Bar]
-) -> tuple[list[CandleBuilder], StrategyEngine, CandleHistory]:
-    """1,000 instruments after 60 minutes of ticks: 7 builders each, EMA + RSI state, history."""
+def bench_memory(instruments: int, bars: list[Bar]) -> dict[str, float]:
+    """Steady state after a full session, in MB per 1,000 instruments, part by part:
+    - builders: 7 per instrument fed one tick a minute for 375 minutes (revision windows full);
+    - history: 250 15-minute candles per instrument in CandleHistory (neighbouring candles share
+      their boundary datetime, as the builder makes them);
+    - strategy_state: EMA 9/21 crossover + RSI 14 state per instrument, warmed on that history.
+    Measured with tracemalloc (Python allocations)."""
     sessions = data_sessions(load_calendar())
     symbols = [f"NSE:SYM{i:04d}" for i in range(instruments)]
+    closes = [b.close for b in bars[:375]]
+    day = bars[0].start
+    scale = 1000 / instruments / 1e6
+    kept: list[object] = []
+
+    def traced() -> int:
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0]
+
+    tracemalloc.start()
+    mark = traced()
+    builders: list[CandleBuilder] = []
+    for n, symbol in enumerate(symbols):
+        own = [CandleBuilder(n, symbol, tf, sessions_of=sessions) for tf in TIMEFRAMES]
+        for minute, close in enumerate(closes):
+            tick = Tick(
+                instrument_token=n,
+                symbol=symbol,
+                last_price=close,
+                exchange_ts=day + timedelta(minutes=minute, seconds=5),
+                received_ns=0,
+                volume=minute,
+            )
+            for b in own:
+                b.update(tick)
+        builders.extend(own)
+    kept.append(builders)
+    now = traced()
+    parts = {"builders": (now - mark) * scale}
+
+    mark = now
     engine = StrategyEngine.from_configs(
         [
             StrategyConfig(kind="ema_crossover", symbols=tuple(symbols)),
@@ -185,53 +219,37 @@ def steady_state(
         ]
     )
     history = CandleHistory(engine.lookbacks())
-    builders: list[CandleBuilder] = []
-    base = [b.close for b in bars[: 250 + 60]]
     for n, symbol in enumerate(symbols):
-        own = [CandleBuilder(n, symbol, tf, sessions_of=sessions) for tf in TIMEFRAMES]
-        builders.extend(own)
-        start = bars[0].start
-        for minute, close in enumerate(base[:60]):
-            tick = Tick(
-                instrument_token=n,
-                symbol=symbol,
-                last_price=close,
-                exchange_ts=start + timedelta(minutes=minute),
-                received_ns=0,
-                volume=minute,
+        bounds = [day - timedelta(minutes=15 * (250 - i)) for i in range(251)]
+        for i, close in enumerate(closes[:250]):
+            history.add(
+                Candle(
+                    instrument_token=n,
+                    symbol=symbol,
+                    timeframe="15minute",
+                    start=bounds[i],
+                    end=bounds[i + 1],
+                    open=close,
+                    high=close,
+                    low=close,
+                    close=close,
+                    volume=0,
+                )
             )
-            for b in own:
-                b.update(tick)
-        # 250 closed 15-minute candles of history per instrument, through the strategies.
-        for i, close in enumerate(base[:250]):
-            candle_start = start - timedelta(minutes=15 * (250 - i))
-            candle = Candle(
-                instrument_token=n,
-                symbol=symbol,
-                timeframe="15minute",
-                start=candle_start,
-                end=candle_start + timedelta(minutes=15),
-                open=close,
-                high=close,
-                low=close,
-                close=close,
-                volume=0,
-            )
-            history.add(candle)
-            engine.warm([candle])
-    return builders, engine, history
+    kept.append(history)
+    now = traced()
+    parts["history"] = (now - mark) * scale
 
-
-def bench_memory(instruments: int, bars: list[Bar]) -> float:
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    kept = steady_state(instruments, bars)
-    gc.collect()
-    after = tracemalloc.get_traced_memory()[0]
+    mark = now
+    for symbol in symbols:
+        engine.warm(history.candles(symbol, "15minute"))
+    kept.append(engine)
+    now = traced()
+    parts["strategy_state"] = (now - mark) * scale
     tracemalloc.stop()
+    parts["total"] = sum(parts.values())
     del kept
-    return (after - before) / 1e6 * (1000 / instruments)
+    return parts
 
 
 def bench_close_to_intent(instruments: int, bursts: int) -> dict[str, float]:
@@ -324,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     builder = bench_candle_builder(bars, rounds)
     backtest = bench_backtest(rounds)
     command_s = bench_backtest_command()
-    memory = bench_memory(200 if args.quick else 1000, bars)
+    memory = bench_memory(100 if args.quick else 1000, bars)
     latency = bench_close_to_intent(1000, 2 if args.quick else 5)
 
     figures: dict[str, dict[str, Any]] = {
@@ -349,7 +367,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "unit": "candles/s",
         }
     figures["backtest_8_month_nifty_file_15minute_s"] = {"value": round(command_s, 2), "unit": "s"}
-    figures["memory_mb_per_1k_instruments"] = {"value": round(memory, 2), "unit": "MB"}
+    figures["memory_mb_per_1k_instruments"] = {"value": round(memory["total"], 2), "unit": "MB"}
+    for part in ("builders", "history", "strategy_state"):
+        figures[f"memory_mb_per_1k_instruments_{part}"] = {
+            "value": round(memory[part], 2),
+            "unit": "MB",
+        }
     figures["close_to_intent_p99_ms"] = {"value": round(latency["p99_ms"], 2), "unit": "ms"}
     figures["close_to_intent_max_ms"] = {"value": round(latency["max_ms"], 2), "unit": "ms"}
     figures["close_to_intent_per_instrument_mean_us"] = {
@@ -375,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "candle_builder": "real NIFTY minutes as 60 ticks/minute, 15 days; bus-decoded ticks are UTC-aware (the headline), Producer ticks IST-aware",
             "backtest": "1-minute candles of the 8-month NIFTY file (57,960; momentum: NIFTY + NIFTY BANK, 115,920) through run_backtest: strategy + fills at next open + Zerodha futures charges + per-candle equity; candles prebuilt",
             "backtest_signals": {k: int(v) for k, v in backtest.items() if k.endswith("_signals")},
-            "memory": "tracemalloc: 7 builders (60 minutes of ticks, revision window 30), EMA 9/21 + RSI 14 state, 250 15-minute candles of history per instrument",
+            "memory": "tracemalloc after a full session: 7 builders per instrument (375 minutes of ticks, 600 s revision window), 250 15-minute candles of history, EMA 9/21 + RSI 14 state",
             "close_to_intent": "1,000 instruments, one tick each closing a 15-minute candle in sequence on one core; every close crosses EMA9 over EMA21 and makes an intent; latency of instrument i counts from the burst start",
         },
     }

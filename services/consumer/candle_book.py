@@ -1,0 +1,88 @@
+"""All the candle builders of a Consumer: one per (instrument, timeframe), made on first tick.
+
+The service feeds every tick of its partitions to `update`, calls `on_time(now)` on a timer (a
+second or so) to close illiquid instruments' buckets, and drains `take_gaps` / `take_rejects`.
+Candles come out per instrument in time order; nothing here does IO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from services.consumer.buckets import SessionsOf, regular_sessions
+from services.consumer.candles import CandleBuilder, CandleGap, RejectedTick
+from shared.messages import Candle, Tick, Timeframe
+
+
+class CandleBook:
+    """Builders for every subscribed instrument and timeframe."""
+
+    def __init__(
+        self,
+        timeframes: Iterable[Timeframe],
+        *,
+        sessions_of: SessionsOf | None = None,
+        grace_s: float = 2.0,
+        revision_window_s: float = 600.0,
+    ) -> None:
+        self.timeframes: tuple[Timeframe, ...] = tuple(dict.fromkeys(timeframes))
+        if not self.timeframes:
+            raise ValueError("a candle book needs at least one timeframe")
+        self._sessions_of = sessions_of or regular_sessions()
+        self._grace_s = grace_s
+        self._revision_window_s = revision_window_s
+        self._builders: dict[int, tuple[CandleBuilder, ...]] = {}
+
+    def update(self, tick: Tick) -> list[Candle]:
+        """Add a tick to its instrument's builders; returns the candles that closed or revised."""
+        builders = self._builders.get(tick.instrument_token)
+        if builders is None:
+            builders = self._builders[tick.instrument_token] = tuple(
+                CandleBuilder(
+                    tick.instrument_token,
+                    tick.symbol,
+                    timeframe,
+                    sessions_of=self._sessions_of,
+                    grace_s=self._grace_s,
+                    revision_window_s=self._revision_window_s,
+                )
+                for timeframe in self.timeframes
+            )
+        closed: list[Candle] = []
+        for builder in builders:
+            candles = builder.update(tick)
+            if candles:
+                closed.extend(candles)
+        return closed
+
+    def on_time(self, now: datetime) -> list[Candle]:
+        """Close every bucket whose end plus grace has passed."""
+        closed: list[Candle] = []
+        for builders in self._builders.values():
+            for builder in builders:
+                candles = builder.on_time(now)
+                if candles:
+                    closed.extend(candles)
+        return closed
+
+    def take_gaps(self) -> list[CandleGap]:
+        """Gaps found by every builder since the last call."""
+        return [g for builders in self._builders.values() for b in builders for g in b.take_gaps()]
+
+    def take_rejects(self) -> list[RejectedTick]:
+        """Rejected ticks of every builder since the last call."""
+        return [
+            r for builders in self._builders.values() for b in builders for r in b.take_rejects()
+        ]
+
+    def drop(self, instrument_token: int) -> None:
+        """Forget an instrument (unsubscribed, or its partition moved to another replica)."""
+        self._builders.pop(instrument_token, None)
+
+    def builders(self, instrument_token: int) -> tuple[CandleBuilder, ...]:
+        """The builders of one instrument (empty before its first tick)."""
+        return self._builders.get(instrument_token, ())
+
+    def __len__(self) -> int:
+        return len(self._builders)

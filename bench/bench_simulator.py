@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["ltp", "quote", "full"], default="full")
     parser.add_argument("--options", type=int, default=80, help="weekly options to subscribe")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]  # the machine is shared: say how busy it was
     process, rest, ws_root = start_simulator()
     try:
         token = access_token(rest)
@@ -189,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             "speed": "max",
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "load_average_1m_before": round(load_before, 2),
         },
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

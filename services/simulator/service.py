@@ -118,14 +118,16 @@ class SimulatorServer:
         while True:
             clock = sim.clock
             if clock.at_max_speed:
-                if await self._play(math.inf, MAX_SPEED_BATCH_MOMENTS, jump_clock=True):
+                if await self._play(math.inf, MAX_SPEED_BATCH_MOMENTS, jump_clock=True, wait=True):
                     await asyncio.sleep(0)  # let REST requests in between batches
                     continue
                 clock.jump(max(self.now(), sim.day_end_epoch), time.monotonic())
                 self._close_session_if_over()
                 await self._sleep_until_woken(None)
                 continue
-            await self._play(self.now(), None, jump_clock=False)
+            # A step of a paused clock delivers every tick (waiting for slow clients); a clock
+            # running in real time never waits for one slow client.
+            await self._play(self.now(), None, jump_clock=False, wait=clock.paused)
             self._close_session_if_over()
             upcoming = sim.replay.next_epoch()
             delay: float | None = None
@@ -148,7 +150,7 @@ class SimulatorServer:
         instrument = self.sim.universe.by_token.get(token)
         return None if instrument is None else instrument.underlying_token
 
-    async def _play(self, until: float, limit: int | None, jump_clock: bool) -> int:
+    async def _play(self, until: float, limit: int | None, jump_clock: bool, wait: bool) -> int:
         """Play the moments up to `until` (at most `limit`) one at a time, so every tick is
         matched and encoded with the market as it was at that moment; returns how many."""
         sim = self.sim
@@ -181,9 +183,9 @@ class SimulatorServer:
                         if snapshot is not None:
                             packets.append((snapshot, mode))
                 if len(packets) >= capacity:
-                    await self._flush(connection, packets, wait=jump_clock)
+                    await self._flush(connection, packets, wait=wait)
         for connection, packets in pending.items():
-            await self._flush(connection, packets, wait=jump_clock)
+            await self._flush(connection, packets, wait=wait)
         return played
 
     async def _flush(

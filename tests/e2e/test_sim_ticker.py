@@ -243,3 +243,18 @@ def test_periodic_drops_from_settings_make_the_client_reconnect(
         assert harness.closes
     finally:
         harness.close()
+
+
+def test_a_long_step_delivers_every_tick_even_one_packet_per_frame(
+    kite_sim_factory: Callable[..., KiteSim],
+) -> None:
+    sim = kite_sim_factory(max_packets_per_frame=1)  # 1,800 frames: far more than a queue holds
+    harness = TickerHarness.open(sim, sim.login(), [NIFTY], mode="ltp")
+    try:
+        eventually_sync(lambda: harness.connects == 1 and harness.tick_count() >= 2, timeout=10)
+        before = harness.tick_count()
+        sim.control.step(1800)
+        eventually_sync(lambda: harness.tick_count() >= before + 1800, timeout=60)
+        assert harness.tick_count() == before + 1800
+    finally:
+        harness.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from kiteconnect import KiteConnect, KiteTicker
 from services.simulator.runner import SimulatorThread
 from services.simulator.settings import SimulatorSettings
 
+_REACTOR_START = threading.Lock()
 TEST_SETTINGS: dict[str, Any] = {
     "rest_port": 0,
     "ws_port": 0,
@@ -212,10 +214,16 @@ class TickerHarness:
         ticker.on_close = harness._on_close
         from twisted.internet import reactor
 
-        if reactor.running:
-            reactor.callFromThread(ticker.connect, threaded=True)
-        else:
-            ticker.connect(threaded=True)
+        with _REACTOR_START:
+            if reactor.running:
+                reactor.callFromThread(ticker.connect, threaded=True)
+            else:
+                # The first ticker starts the shared reactor in a daemon thread; wait until it
+                # runs so that the next ticker joins it instead of starting a second one.
+                ticker.connect(threaded=True)
+                deadline = time.monotonic() + 10
+                while not reactor.running and time.monotonic() < deadline:
+                    time.sleep(0.01)
         return harness
 
     def _on_connect(self, ws: KiteTicker, response: Any) -> None:

@@ -2,9 +2,11 @@
 one pipelined batch to the partitioned ticks stream + the same ticks to the ClickHouse sink.
 
 The reactor thread only appends raw frames to the FrameBuffer and wakes this loop when it waits.
-Each cycle drains up to `drain_max_ticks` packets, parses them (pure parser), publishes them in
-`publish_batch` pipelined XADDs, queues them for ClickHouse, and records per-instrument receipt
-times for the staleness gauge. Packets that cannot be parsed are dead-lettered with the reason.
+Each cycle drains up to `drain_max_ticks` packets, parses them (pure parser), appends them to
+the ticks stream (one scripted Redis call per `publish_batch`, see tick_stream.py), queues them
+for ClickHouse, and records per-instrument receipt times for the staleness gauge. While one
+batch is in flight to Redis the next one is parsed (one batch in flight at most, so the order
+within a shard is the arrival order). Packets that cannot be parsed are dead-lettered.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from services.producer.adapters.metrics import ProducerMetrics
+from services.producer.adapters.tick_stream import ScriptedStreamAppender
 from services.producer.frame_buffer import FrameBuffer
 from services.producer.packets import TickParser
 from services.producer.settings import ProducerSettings
@@ -28,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 SERVICE = "producer"
 LAG_SAMPLES_PER_BATCH = 64  # tick lag is observed on a sample of each batch (cheap histogram)
+
+
+def _token(tick: Tick) -> int:
+    return tick.instrument_token
 
 
 class TickSink(Protocol):
@@ -55,6 +62,10 @@ class TickPublisher:
         self.last_tick_ns: dict[int, int] = {}
         self.published = 0
         self.parsed = 0
+        self.appender = ScriptedStreamAppender(
+            bus.redis, settings.ticks_maxlen, settings.publish_batch, metrics, bus.retry
+        )
+        self._in_flight: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish whatever arrives until `stop` (whoever sets stop also sets `wake`)."""
@@ -67,41 +78,56 @@ class TickPublisher:
             await self.drain()
 
     async def drain(self) -> None:
-        """Parse and publish what is buffered, one bounded batch at a time."""
+        """Parse and publish what is buffered, one bounded batch at a time; returns when every
+        drained tick has been appended (nothing left in flight)."""
         while len(self.buffer):
-            frames = self.buffer.drain(self.settings.drain_max_ticks)
-            ticks: list[Tick] = []
-            per_connection: Counter[str] = Counter()
-            parser = self.parser
-            for frame in frames:
-                parsed, bad = parser.parse_frame(frame.payload, frame.received_ns)
-                ticks.extend(parsed)
-                per_connection[frame.connection] += len(parsed)
-                for packet in bad:
-                    await self._dead_letter(frame.connection, packet.reason, packet.packet)
-            for name, count in per_connection.items():
-                self.metrics.ticks_received.labels(name).inc(count)
-            self.parsed += len(ticks)
+            ticks = await self._parse_batch()
+            await self._settle()
             if ticks:
-                await self._publish(ticks)
+                self._in_flight = asyncio.create_task(self._publish(ticks))
+        await self._settle()
+
+    async def _settle(self) -> None:
+        task, self._in_flight = self._in_flight, None
+        if task is not None:
+            await task
+
+    async def _parse_batch(self) -> list[Tick]:
+        frames = self.buffer.drain(self.settings.drain_max_ticks)
+        ticks: list[Tick] = []
+        per_connection: Counter[str] = Counter()
+        parser = self.parser
+        for frame in frames:
+            parsed, bad = parser.parse_frame(frame.payload, frame.received_ns)
+            ticks.extend(parsed)
+            per_connection[frame.connection] += len(parsed)
+            for packet in bad:
+                await self._dead_letter(frame.connection, packet.reason, packet.packet)
+        for name, count in per_connection.items():
+            self.metrics.ticks_received.labels(name).inc(count)
+        self.parsed += len(ticks)
+        # Before the publish: staleness and the ClickHouse copy do not wait for Redis.
+        last = self.last_tick_ns
+        for tick in ticks:
+            last[tick.instrument_token] = tick.received_ns
+        if self.sink is not None and ticks:
+            self.sink.add(ticks)
+        return ticks
 
     async def _publish(self, ticks: list[Tick]) -> None:
         try:
-            await self.bus.publish_partitioned(c.TICKS, ticks, self.settings.tick_partitions)
+            await self.appender.publish_partitioned(
+                c.TICKS, ticks, self.settings.tick_partitions, _token
+            )
         except Exception as exc:
-            # Redis is down past the bus's retries: the ticks still go to ClickHouse (spooled);
+            # Redis is down past the retries: the ticks still go to ClickHouse (spooled);
             # the gap on the stream is counted and logged, and the loop goes on.
             self.metrics.ticks_dropped.labels("redis_unavailable").inc(len(ticks))
             logger.error("%d ticks not published to Redis: %s: %s", len(ticks),
                          type(exc).__name__, exc)  # fmt: skip
-        else:
-            self.published += len(ticks)
-            self.metrics.ticks_published.inc(len(ticks))
-        if self.sink is not None:
-            self.sink.add(ticks)
-        last = self.last_tick_ns
-        for tick in ticks:
-            last[tick.instrument_token] = tick.received_ns
+            return
+        self.published += len(ticks)
+        self.metrics.ticks_published.inc(len(ticks))
         now_s = time.time()
         stride = max(1, len(ticks) // LAG_SAMPLES_PER_BATCH)
         for tick in ticks[::stride]:

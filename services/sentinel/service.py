@@ -22,14 +22,11 @@ from services.sentinel.adapters.instrument_loader import InstrumentLoader
 from services.sentinel.adapters.kite_session import KiteSessionClient
 from services.sentinel.adapters.login_flow import LoginFlow, LoginResult
 from services.sentinel.adapters.metrics import SentinelMetrics
-from services.sentinel.adapters.probes import public_ip_result, reachable
+from services.sentinel.adapters.premarket import PremarketGate
 from services.sentinel.adapters.session_store import SessionStore
 from services.sentinel.checks import (
-    CHECK_NAMES,
     CheckResult,
     HaltState,
-    checks_hash,
-    halt_reasons,
     instruments_check,
 )
 from services.sentinel.kite_login import connect_login_url
@@ -93,6 +90,9 @@ class Sentinel:
         self._wake = asyncio.Event()
         self.next_scheduled = self._next_login(self.d.clock.now())
         self.cycles = 0
+        self.gate_checks = PremarketGate(
+            settings, deps.redis, deps.clickhouse_ping, deps.halts, deps.metrics, deps.alerter
+        )
 
     # -- readiness ------------------------------------------------------------------------------
 
@@ -321,59 +321,18 @@ class Sentinel:
     async def _run_checks(self) -> None:
         s = self.settings
         now = self.d.clock.now()
-        redis_probe = reachable("redis", self.d.redis.ping, s.http_timeout_s)
-        clickhouse_probe = reachable("clickhouse", self.d.clickhouse_ping, s.http_timeout_s)
-        ip_probe = public_ip_result(s.public_ip_url, s.static_ip, s.http_timeout_s)
-        redis_result, clickhouse_result, ip_result = await asyncio.gather(
-            redis_probe, clickhouse_probe, ip_probe
+        results = await self.gate_checks.probe()
+        results["token"] = self._token_result(now)
+        results["instruments"] = instruments_check(
+            self.instruments_loaded_at,
+            self.instrument_rows,
+            now,
+            s.instruments_max_age_h,
+            self.instruments_error if self.instruments_loaded_at is None else "",
         )
-        results = {
-            "token": self._token_result(now),
-            "instruments": instruments_check(
-                self.instruments_loaded_at,
-                self.instrument_rows,
-                now,
-                s.instruments_max_age_h,
-                self.instruments_error if self.instruments_loaded_at is None else "",
-            ),
-            "static_ip": ip_result,
-            "redis": redis_result,
-            "clickhouse": clickhouse_result,
-        }
-        for name in CHECK_NAMES:
-            if self.results.get(name) != results[name]:
-                log = logger.info if results[name].ok else logger.warning
-                log("pre-market check %s: %s", name, results[name].detail)
-            self.d.metrics.premarket_check.labels(name).set(1 if results[name].ok else 0)
         self.results = results
         self._update_token_gauges(now)
-        reasons = tuple(halt_reasons(results))
-        try:
-            await self.d.halts.write_checks(checks_hash(results))
-            decision = await self.d.halts.apply(reasons, now)
-            self.halt = await self.d.halts.read()
-        except Exception as exc:  # Redis down: HALT cannot be distributed; say so everywhere
-            logger.error("cannot write the HALT state to Redis: %s: %s", type(exc).__name__, exc)
-            self.halt = HaltState(True, "sentinel", reasons or ("redis: unreachable",))
-            self.d.metrics.set_halted(True)
-            return
-        self.d.metrics.set_halted(self.halt.halted)
-        if decision.action == "HALT":
-            logger.warning("HALT: %s", "; ".join(decision.reasons))
-            await self.d.alerter.send(
-                Alert(
-                    Severity.WARNING, "sentinel-halt", "Trading HALTED", "\n".join(decision.reasons)
-                )
-            )
-        elif decision.action == "UPDATE":
-            logger.warning("still HALTED, reasons now: %s", "; ".join(decision.reasons))
-        elif decision.action == "RESUME":
-            logger.info("RESUME: %s", decision.why)
-            await self.d.alerter.send(
-                Alert(Severity.INFO, "sentinel-resume", "Trading resumed", decision.why)
-            )
-        elif reasons and self.halt.halted and self.halt.source != "sentinel":
-            logger.info("checks failing, halt already held by %s", self.halt.source)
+        self.halt = await self.gate_checks.apply(results, now)
 
     def _update_token_gauges(self, now: datetime) -> None:
         ok = self.results.get("token")

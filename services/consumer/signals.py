@@ -21,8 +21,9 @@ Conventions the Gatekeeper relies on:
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from shared.clock import IST
 from shared.messages import (
     Action,
     Candle,
@@ -36,13 +37,17 @@ from shared.messages import (
 )
 
 SIGNAL_ID_LENGTH = 16
+# Epoch seconds by subtraction: cheaper than .timestamp() when the zone object is IST's (the
+# builder's candles), and still exact for any other zone.
+_EPOCH = datetime(1970, 1, 1, 5, 30, tzinfo=IST)
+_SECOND = timedelta(seconds=1)
 
 
 def signal_id(strategy: str, symbol: str, timeframe: Timeframe, candle_start: datetime) -> str:
     """The deterministic id of the decision a strategy takes on one candle."""
     if candle_start.tzinfo is None:
         raise ValueError("candle_start must be timezone-aware")
-    key = f"{strategy}|{symbol}|{timeframe}|{int(candle_start.timestamp())}"
+    key = f"{strategy}|{symbol}|{timeframe}|{(candle_start - _EPOCH) // _SECOND}"
     return hashlib.blake2b(key.encode(), digest_size=SIGNAL_ID_LENGTH // 2).hexdigest()
 
 

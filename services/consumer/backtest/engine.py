@@ -17,6 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Literal
 
 from services.consumer.backtest.fills import Book, CostModel, Fill, Mode, Trade, no_costs
@@ -71,7 +72,7 @@ def run_backtest(
     """Run one strategy over candles sorted by (start, symbol)."""
     book = Book(config.mode, config.quantity, config.costs)
     trading = strategy.kind not in OPTION_STRATEGY_KINDS
-    symbols = {c.symbol for c in candles}
+    symbols = set(map(attrgetter("symbol"), candles))
     if isinstance(strategy, UniverseStrategy):
         signals, pending = _run_universe(strategy, candles, book, config, trading)
     elif len(symbols) == 1:
@@ -218,10 +219,10 @@ def equity_curve(candles: Sequence[Candle], fills: Sequence[Fill], capital: floa
     """Marked-to-market equity after every candle close: cash + units held x last close."""
     by_index: dict[int, list[Fill]] = {}
     for f in fills:
-        by_index.setdefault(f.index, []).append(f)
+        by_index.setdefault(f.candle_index, []).append(f)
     fill_indexes = sorted(by_index)
     fill_indexes.append(len(candles))  # a sentinel: no fill there
-    if len({f.symbol for f in fills}) <= 1 and len({c.symbol for c in candles}) <= 1:
+    if len(set(map(attrgetter("symbol"), candles))) <= 1:
         return _equity_one_instrument(candles, by_index, fill_indexes, capital)
     next_fill = fill_indexes[0]
     position = 1

@@ -81,13 +81,13 @@ class StraddleManager(Strategy[StraddleParams, StraddleState]):
         close = candle.close
         regime, fast, slow, gap_pct = state.trend.update(close, p.band_pct)
         rsi = state.rsi.update(close)
-        underlying = underlying_of(candle.symbol, p.underlyings)
         entry = state.entry
         if entry == entry:  # short a straddle
             move_pct = (close - entry) / entry * 100.0
             if abs(move_pct) < p.exit_move_pct:
                 return None
             state.entry = math.nan
+            underlying = underlying_of(candle.symbol, p.underlyings)
             return new_signal(
                 self.name,
                 candle,
@@ -102,6 +102,7 @@ class StraddleManager(Strategy[StraddleParams, StraddleState]):
         if regime != "neutral" or not p.rsi_low <= rsi <= p.rsi_high:
             return None
         state.entry = close
+        underlying = underlying_of(candle.symbol, p.underlyings)
         mid = (p.rsi_low + p.rsi_high) / 2
         half_band = (p.rsi_high - p.rsi_low) / 2
         return new_signal(

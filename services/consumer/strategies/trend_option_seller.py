@@ -100,6 +100,8 @@ class TrendOptionSeller(Strategy[TrendOptionSellerParams, TrendOptionSellerState
             return None
         option_type: Literal["CE", "PE"] = "PE" if regime == "bullish" else "CE"
         state.short = option_type
+        levels = f"EMA{p.fast} {fast:.2f}, EMA{p.slow} {slow:.2f}, close {candle.close:.2f}"
+        underlying = underlying_of(candle.symbol, p.underlyings)
         return new_signal(
             self.name,
             candle,

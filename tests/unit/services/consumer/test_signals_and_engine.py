@@ -227,3 +227,8 @@ def test_history_inserts_a_revived_gap_candle_in_order() -> None:
         history.add(c)
     history.add(msgspec.structs.replace(candles[2], revision=1))
     assert [c.close for c in history.candles(NIFTY, "15minute")] == [2.0, 3.0, 4.0]
+
+
+def test_a_signal_id_is_stable_across_releases() -> None:
+    # Ids dedupe intents across restarts and replays: changing the scheme would double orders.
+    assert signal_id("ema_crossover", NIFTY, "15minute", START) == "dc39f90cc8e51e4a"

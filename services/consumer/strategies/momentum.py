@@ -33,6 +33,7 @@ from services.consumer.buckets import TIMEFRAME_MINUTES
 from services.consumer.indicators import RateOfChange
 from services.consumer.signals import new_signal
 from services.consumer.strategies.base import StrategyParams, UniverseStrategy
+from shared.clock import IST
 from shared.messages import Candle, Signal, Timeframe
 
 
@@ -105,15 +106,13 @@ class MomentumScanner(UniverseStrategy[MomentumParams, MomentumState]):
 
     def _is_rebalance(self, candle: Candle) -> bool:
         p = self.params
+        start = candle.start.astimezone(IST)  # candles off the bus are UTC-aware
         if candle.timeframe == "day":
-            return p.rebalance_weekday is None or candle.start.weekday() == p.rebalance_weekday
+            return p.rebalance_weekday is None or start.weekday() == p.rebalance_weekday
         step = TIMEFRAME_MINUTES[candle.timeframe]
         anchor = p.rebalance_anchor
-        since_open = candle.start - candle.start.replace(
-            hour=anchor.hour, minute=anchor.minute, second=0
-        )
-        index = int(since_open.total_seconds() // 60) // step
-        return index % p.rebalance_every == 0
+        minutes = (start.hour * 60 + start.minute) - (anchor.hour * 60 + anchor.minute)
+        return (minutes // step) % p.rebalance_every == 0
 
     def _rank(self, state: MomentumState) -> list[Signal]:
         p = self.params

@@ -3,9 +3,10 @@ from __future__ import annotations
 import importlib
 import math
 import warnings
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -22,6 +23,7 @@ from services.consumer.strategies.ema_crossover import EmaCrossoverParams
 from services.consumer.strategies.momentum import MomentumParams
 from services.consumer.strategies.rsi_reversal import RsiParams
 from services.consumer.strategies.straddle import StraddleParams
+from shared.clock import IST
 from shared.messages import Candle, Signal
 from tests.unit.services.consumer.consumer_factories import candles_from_closes, read_closes
 
@@ -243,6 +245,23 @@ def test_momentum_rebalances_only_on_anchored_buckets() -> None:
     signals = [s for c in candles for s in scanner.on_candle(c, state)]
     # 09:15 has no return yet; 10:15 is the next anchored bucket (every 4th from 09:15).
     assert [(s.action, s.candle_start.strftime("%H:%M")) for s in signals] == [("BUY", "10:15")]
+
+
+def test_momentum_rebalances_on_ist_buckets_whatever_the_zone_of_the_candle() -> None:
+    scanner = MomentumScanner(
+        MomentumParams(
+            universe=("NSE:A",), period=1, top_k=1, timeframe="15minute", rebalance_every=4
+        )
+    )
+    candles = [
+        msgspec.structs.replace(c, start=c.start.astimezone(UTC), end=c.end.astimezone(UTC))
+        for c in candles_from_closes(
+            [100 + i for i in range(10)], symbol="NSE:A", timeframe="15minute"
+        )
+    ]
+    state = scanner.new_state()
+    signals = [s for c in candles for s in scanner.on_candle(c, state)]
+    assert [s.candle_start.astimezone(IST).strftime("%H:%M") for s in signals] == ["10:15"]
 
 
 def test_momentum_needs_a_universe() -> None:

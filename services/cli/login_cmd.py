@@ -23,10 +23,8 @@ from services.cli import connections
 from services.cli.errors import OK, PROBLEM, USAGE, CliError
 from services.cli.output import format_time
 from services.cli.settings import RunSettings, endpoints_owner_alive
-from services.sentinel.adapters.kite_session import KiteSessionClient
-from services.sentinel.adapters.login_flow import Credentials, LoginFlow, LoginResult
-from services.sentinel.adapters.session_store import SessionStore
-from services.sentinel.kite_login import BackoffPolicy, KiteLoginClient, connect_login_url
+from services.sentinel.adapters.login_flow import LoginResult
+from services.sentinel.kite_login import connect_login_url
 from services.sentinel.settings import SentinelSettings
 from shared.bus import StreamBus, redis_client
 from shared.clock import SystemClock
@@ -90,30 +88,13 @@ class ClickHouseSessionAudit:
 async def login(
     settings: SentinelSettings, request_token: str | None, audit: ClickHouseSessionAudit
 ) -> LoginResult:
-    backoff = BackoffPolicy(
-        settings.login_network_attempts,
-        settings.login_backoff_initial_s,
-        settings.login_backoff_max_s,
-    )
+    from services.sentinel.__main__ import login_flow  # the Sentinel's own wiring
+
     redis = redis_client(settings.redis_url)
     try:
         await redis.ping()
         bus = StreamBus(redis, service="cli", maxlen=connections.STREAM_MAXLEN)
-        flow = LoginFlow(
-            Credentials(
-                settings.api_secret, settings.user_id, settings.password, settings.totp_secret
-            ),
-            KiteLoginClient(
-                settings.kite_login_root, settings.api_key, settings.http_timeout_s, backoff
-            ),
-            KiteSessionClient(
-                settings.api_key, settings.kite_api_root, settings.http_timeout_s, backoff
-            ),
-            SessionStore(redis, bus),
-            audit,
-            SystemClock(),
-            settings.token_expiry_time,
-        )
+        flow, _, _ = login_flow(settings, redis, bus, audit, SystemClock())
         if request_token is not None:
             return await flow.with_request_token(request_token, "cli")
         return await flow.automated("cli")

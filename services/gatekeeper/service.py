@@ -1,0 +1,569 @@
+"""The Gatekeeper's async shell: intents in, risk decisions by the pure engine, orders out.
+
+Start-up (adapters/startup.py): state back from Redis, every unfinished order recovered by its tag
+in the broker's order book, orders and positions reconciled; only then are intents read.
+Tasks:
+- intents (group GROUP_GATEKEEPER): check -> engine.evaluate -> decided id and order records
+  persisted (Redis MULTI, then ClickHouse) -> sent per mode -> OrderEvents / RiskEvents -> ack.
+  Malformed intents are dead-lettered with the reason (RejectedInput) and counted;
+- ticks (XREAD of every partition from the newest entry): engine.on_tick (MTM, kill switch, the
+  ticked position's exits), paper fills; exit intents go to the local decision queue;
+- control (XREAD): Control HALT/RESUME (entries stop, exits run), SessionEvent LOGIN (a new token
+  for the order-update ticker), KILL_SWITCH_RELEASED from the CLI (the hash is re-read);
+- monitor: time-based exits and the kill switch every position_check_interval_s, the kill switch
+  hash every kill_switch_poll_s; queued intents drained when the rate allows;
+- order updates: KiteTicker order updates and polling of the order book while orders work;
+- sampler: gauges, stream lengths, heartbeat, the available margin (live).
+Exactly ONE Gatekeeper may run: the rate limiter, the kill switch and the book live in its memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.gatekeeper.adapters.instruments import RedisInstruments, build_chain
+from services.gatekeeper.adapters.journal import Journal
+from services.gatekeeper.adapters.kite_broker import Broker, BrokerRejected, BrokerUnavailable
+from services.gatekeeper.adapters.metrics import GatekeeperMetrics
+from services.gatekeeper.adapters.order_desk import DeskHooks, OrderDesk
+from services.gatekeeper.adapters.redis_state import RedisState
+from services.gatekeeper.adapters.startup import differences, recover_orders, restore_state
+from services.gatekeeper.broker_view import BrokerOrder
+from services.gatekeeper.decisions import Approved, Decision, Denied, Queued, risk_event
+from services.gatekeeper.engine import RiskEngine
+from services.gatekeeper.exits import ExitDecision, flatten_decisions
+from services.gatekeeper.halting import GATEKEEPER_SOURCE, halt_reason
+from services.gatekeeper.intake import intent_problems
+from services.gatekeeper.paper import PaperFillModel
+from services.gatekeeper.risk.circuit_breaker import BreakerTransition
+from services.gatekeeper.risk.kill_switch import sync_with_persisted
+from services.gatekeeper.settings import GatekeeperSettings
+from services.gatekeeper.state import RiskState
+from shared import constants as c
+from shared.alerts import Alert, Alerter, Severity
+from shared.bus import ConsumeOptions, RejectedInput, StreamBus
+from shared.clock import Clock
+from shared.messages import Control, Message, OrderIntent, RiskEvent, SessionEvent, Tick
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_TTL_S = 60
+FeedFactory = Callable[[str, Callable[[dict[str, Any]], None], Callable[[str, str], None]], Any]
+
+
+@dataclass
+class GatekeeperDeps:
+    redis: Any  # redis.asyncio.Redis, bytes replies
+    bus: StreamBus
+    journal: Journal
+    alerter: Alerter
+    metrics: GatekeeperMetrics
+    clock: Clock
+    market_open: Callable[[datetime], bool]
+    broker: Broker | None = None  # live, or paper against the simulator
+    feed_factory: FeedFactory | None = None  # order updates on the KiteTicker
+
+
+class Gatekeeper:
+    def __init__(self, settings: GatekeeperSettings, deps: GatekeeperDeps) -> None:
+        self.s = settings
+        self.d = deps
+        self.engine = RiskEngine(settings, deps.market_open)
+        self.redis_state = RedisState(deps.redis, settings.state_ttl_s)
+        self.instruments = RedisInstruments(deps.redis)
+        self.state = RiskState.fresh(settings)
+        self.desk: OrderDesk | None = None
+        self.starting = "starting"
+        self.decide_lock = asyncio.Lock()
+        self.local_intents: asyncio.Queue[OrderIntent] = asyncio.Queue()
+        self._local_ids: set[str] = set()
+        self._drain_wake = asyncio.Event()
+        self._updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._feed: Any = None
+        self._feed_token = ""
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- readiness ------------------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, str]:
+        """/ready: 503 with the reason while starting, halted, tripped or the breaker is open."""
+        if self.starting:
+            return False, self.starting
+        switch = self.state.kill_switch.state
+        if switch.tripped:
+            return False, f"kill switch tripped: {switch.reason}"
+        if self.state.halt_reason is not None:
+            return False, f"halted {self.state.halt_reason}"
+        denial = self.state.breaker.denial(self.d.clock.now().timestamp())
+        if denial is not None:
+            return False, denial
+        return True, f"ready ({self.s.mode} mode)"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self, stop: asyncio.Event | None = None) -> bool:
+        """Restore, recover and reconcile; intents are read only after this. False when stopped
+        before the broker could be reached."""
+        s, d = self.s, self.d
+        now = d.clock.now()
+        d.metrics.set_mode(s.mode)
+        self.starting = "starting: restoring state"
+        restored = await restore_state(s, self.redis_state, d.journal, now)
+        for problem in restored.problems:
+            logger.error("start-up: %s", problem)
+        self.state = restored.state
+        paper = PaperFillModel() if s.mode == "paper" and s.paper_source() == "local" else None
+        self.desk = OrderDesk(
+            s, self.state, self.redis_state, d.journal, d.bus, d.metrics, d.clock,
+            d.broker if s.sends_to_broker() else None, paper,
+            DeskHooks(after_fill=self._after_fill, breaker_changed=self._breaker_changed),
+        )  # fmt: skip
+        self.desk.adopt(restored.entries)
+        held = {e.order.plan.symbol for e in restored.entries}
+        self.state.instruments.update(await self.instruments.by_symbols(held))
+        broker = self.desk.broker
+        broker_orders: list[BrokerOrder] = []
+        if broker is not None:
+            fetched = await self._broker_orders(broker, stop or asyncio.Event())
+            if fetched is None:
+                return False
+            broker_orders = fetched
+        self.starting = "starting: recovering orders"
+        for order_id, kind in await recover_orders(s, self.desk, broker, broker_orders, now):
+            if kind == "conflict":
+                await self._reconciliation(order_id, "recovery conflict", now)
+        if broker is not None:
+            self.starting = "starting: reconciling with the broker"
+            await self._reconcile_with(broker, now)
+        await self._requeue_waiting()
+        self._publish_gauges()
+        self.starting = ""
+        logger.info("Gatekeeper ready in %s mode: %s", s.mode, self.readiness()[1])
+        return True
+
+    async def _broker_orders(self, broker: Broker, stop: asyncio.Event) -> list[BrokerOrder] | None:
+        """The broker's order book; waits (not ready, with the reason) until it can be read."""
+        while not stop.is_set():
+            try:
+                return await broker.orders()
+            except (BrokerRejected, BrokerUnavailable) as exc:
+                self.starting = f"starting: waiting for the broker ({exc})"
+                logger.warning("%s; retrying in %.1f s", self.starting, self.s.token_wait_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.s.token_wait_s)
+        return None
+
+    async def _reconcile_with(self, broker: Broker, now: datetime) -> None:
+        assert self.desk is not None
+        if self.s.mode == "live":
+            self.state.available_margin = await broker.available_margin()
+        diffs = differences(self.desk, await broker.orders(), await broker.positions())
+        for diff in diffs:
+            self.d.metrics.reconciliation_differences.labels(diff.kind).inc()
+            await self._reconciliation(diff.key, f"{diff.kind}: {diff.reason}", now)
+        if diffs and self.s.halt_on_reconcile_differences:
+            await self._halt(f"{len(diffs)} reconciliation differences at start-up", now)
+        logger.info("reconciliation with the broker: %s differences", len(diffs))
+
+    async def _requeue_waiting(self) -> None:
+        """Intents that waited for the rate when the last process stopped: decided afresh."""
+        intents, problems = await self.redis_state.queued()
+        for problem in problems:
+            logger.error("start-up: %s", problem)
+        for intent in intents:
+            self._local(intent)
+        await self.redis_state.unqueue(i.intent_id for i in intents)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not await self.start(stop):
+            await self._shutdown([])
+            return
+        s, d = self.s, self.d
+        options = ConsumeOptions(
+            count=s.intent_read_count, block_ms=500, reclaim_idle_ms=s.reclaim_idle_ms
+        )
+        ticks = [c.partitioned(c.TICKS, p) for p in range(s.tick_partitions)]
+        control = [c.CONTROL, c.SESSION_EVENTS, c.RISK_EVENTS]
+        loops: list[Awaitable[Any]] = [
+            d.bus.consume([c.INTENTS], c.GROUP_GATEKEEPER, s.consumer_name or "gatekeeper",
+                          self._on_intent, stop, options),
+            d.bus.listen(ticks, self._on_tick, stop, count=s.tick_read_count, block_ms=500),
+            d.bus.listen(control, self._on_control, stop, block_ms=500),
+            self._local_loop(stop), self._drain_loop(stop), self._monitor_loop(stop),
+            self._updates_loop(stop), self._poll_loop(stop), self._sample_loop(stop),
+        ]  # fmt: skip
+        tasks = [asyncio.ensure_future(loop) for loop in loops]
+        self._start_feed()
+        waiter = asyncio.ensure_future(stop.wait())
+        try:
+            done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not waiter and task.exception() is not None:
+                    logger.critical("a Gatekeeper task failed: %r", task.exception())
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            stop.set()
+            await self._shutdown([*tasks, waiter])
+
+    async def _shutdown(self, tasks: list[asyncio.Future[Any]]) -> None:
+        _done, pending = await asyncio.wait(tasks, timeout=3.0)
+        for task in pending:
+            task.cancel()
+        for task in [*tasks, *self._background]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._feed is not None:
+            self._feed.close()
+        if self.desk is not None:
+            await self.desk.close()
+        await self.d.journal.close()
+        self.d.metrics.stopped()
+        logger.info("Gatekeeper stopped")
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- intents --------------------------------------------------------------------------------
+
+    async def _on_intent(self, stream: str, entry_id: str, message: Message) -> None:
+        if not isinstance(message, OrderIntent):
+            raise RejectedInput(f"{type(message).__name__} on the intents stream")
+        problems = intent_problems(message)
+        if problems:
+            raise RejectedInput("malformed intent: " + "; ".join(problems))
+        await self._decide(message, self.d.clock.time_ns())
+
+    def _local(self, intent: OrderIntent) -> None:
+        if intent.intent_id not in self._local_ids:
+            self._local_ids.add(intent.intent_id)
+            self.local_intents.put_nowait(intent)
+
+    async def _local_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                intent = await asyncio.wait_for(self.local_intents.get(), 0.5)
+            except TimeoutError:
+                continue
+            self._local_ids.discard(intent.intent_id)
+            await self._decide(intent, self.d.clock.time_ns())
+
+    async def _decide(self, intent: OrderIntent, received_ns: int) -> None:
+        async with self.decide_lock:
+            now = self.d.clock.now()
+            await self._prepare(intent, now)
+            decision = self.engine.evaluate(intent, self.state, now)
+            await self._handle(decision, received_ns, now)
+
+    async def _prepare(self, intent: OrderIntent, now: datetime) -> None:
+        """Instruments (and an options intent's chain) the engine needs, loaded on demand."""
+        if intent.symbol not in self.state.instruments:
+            self.state.instruments.update(await self.instruments.by_symbols([intent.symbol]))
+        if intent.option_type is None:
+            return
+        name = intent.underlying or intent.symbol.split(":", 1)[-1]
+        chain = self.state.chains.get(name)
+        if chain is not None and (now - chain.ts).total_seconds() < self.s.chain_refresh_s:
+            return
+        assert self.desk is not None
+        quote = self.state.quotes.get(intent.symbol)
+        built, infos, how = await build_chain(
+            self.instruments, self.d.broker, self.desk.last_ticks,
+            underlying=name, spot_exchange=intent.symbol.split(":", 1)[0],
+            spot=quote.last_price if quote else intent.reference_price, now=now,
+            expiries=self.s.chain_expiries,
+            strikes_each_side=self.s.option_strikes_around_atm + 2,
+            max_quote_age_s=self.s.max_quote_age_s,
+        )  # fmt: skip
+        self.state.instruments.update(infos)
+        if built is not None:
+            self.state.chains[name] = built
+        logger.info("option chain %s: %s", name, how)
+
+    async def _handle(self, decision: Decision, received_ns: int, now: datetime) -> None:
+        d, intent = self.d, decision.intent
+        if isinstance(decision, Approved):
+            d.metrics.intents.labels("approved").inc()
+            d.journal.intent(intent, "APPROVED", "; ".join(decision.reasons), now)
+            assert self.desk is not None
+            await self.desk.submit(decision, received_ns, now)
+        elif isinstance(decision, Denied) and decision.duplicate:
+            d.metrics.intents.labels("duplicate").inc()
+            logger.info("intent %s redelivered: %s", intent.intent_id, decision.reason)
+        elif isinstance(decision, Denied):
+            d.metrics.intents.labels("denied").inc()
+            d.metrics.denied(decision.reasons)
+            d.journal.intent(intent, "DENIED", decision.reason, now)
+            await self.redis_state.record(now, [], [intent.intent_id])
+            await self._risk(risk_event(decision, f"{intent.intent_id}:denied", now))
+        elif isinstance(decision, Queued):
+            d.metrics.intents.labels("queued").inc()
+            d.journal.intent(intent, "QUEUED", decision.reason, now)
+            await self.redis_state.queue(intent)
+            await self._risk(risk_event(decision, f"{intent.intent_id}:queued", now))
+            self._drain_wake.set()
+        if decision.tripped is not None:
+            await self._tripped(decision.tripped, now, ())
+
+    async def _drain_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            wait = self.engine.retry_in_s(self.state, self.d.clock.now())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drain_wake.wait(), 0.5 if wait is None else wait)
+            self._drain_wake.clear()
+            if len(self.state.queue) == 0:
+                continue
+            async with self.decide_lock:
+                now = self.d.clock.now()
+                decisions = self.engine.drain(self.state, now)
+                await self.redis_state.unqueue(dd.intent.intent_id for dd in decisions)
+                for decision in decisions:
+                    await self._handle(decision, self.d.clock.time_ns(), now)
+
+    # -- prices and the position monitor ----------------------------------------------------
+
+    async def _on_tick(self, stream: str, entry_id: str, message: Message) -> None:
+        if not isinstance(message, Tick):
+            raise RejectedInput(f"{type(message).__name__} on a ticks stream")
+        assert self.desk is not None
+        now = self.d.clock.now()
+        outcome = self.engine.on_tick(self.state, message, now)
+        for order_id, update in self.desk.on_tick(message):
+            await self.desk.apply(order_id, update)
+        if outcome.tripped is not None:
+            await self._tripped(outcome.tripped, now, outcome.exits)
+        elif outcome.exits:
+            await self._exits(outcome.exits, now)
+
+    async def _exits(self, exits: tuple[ExitDecision, ...], now: datetime) -> None:
+        for intent in self.engine.exit_intents(self.state, exits, now):
+            if intent.intent_id in self._local_ids or intent.intent_id in self.state.decided:
+                continue
+            logger.warning("exit %s of %s: %s", intent.intent_id, intent.symbol, intent.reason)
+            await self._risk(
+                RiskEvent(
+                    event_id=f"{intent.intent_id}:exit", kind="EXIT", reason=intent.reason,
+                    ts=now, intent_id=intent.intent_id, symbol=intent.symbol,
+                )
+            )  # fmt: skip
+            self._local(intent)
+
+    async def _monitor_loop(self, stop: asyncio.Event) -> None:
+        s = self.s
+        last_sync = 0.0
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    stop.wait(), min(s.position_check_interval_s, s.kill_switch_poll_s)
+                )
+            now = self.d.clock.now()
+            outcome = self.engine.check_positions(self.state, now)
+            if outcome.tripped is not None:
+                await self._tripped(outcome.tripped, now, outcome.exits)
+            elif outcome.exits:
+                await self._exits(outcome.exits, now)
+            if now.timestamp() - last_sync >= s.kill_switch_poll_s:
+                last_sync = now.timestamp()
+                await self.sync_kill_switch(now)
+
+    async def _after_fill(self, now: datetime) -> None:
+        assert self.desk is not None
+        for position in self.state.book.positions.values():
+            self.d.journal.position(position, self.s.mode, now)
+        tripped = self.engine.check_kill_switch(self.state, now)
+        if tripped is not None:
+            await self._tripped(tripped, now, ())
+
+    # -- kill switch, breaker, halt ----------------------------------------------------------
+
+    async def _tripped(self, reason: str, now: datetime, exits: tuple[ExitDecision, ...]) -> None:
+        """The kill switch just tripped: persist, audit, HALT everyone, alert, cancel, flatten."""
+        d, switch = self.d, self.state.kill_switch.state
+        await self.redis_state.save_kill_switch(switch)
+        d.metrics.kill_switch.set(1)
+        await self._risk(
+            RiskEvent(
+                event_id=f"kill-switch:{switch.tripped_at.isoformat() if switch.tripped_at else now}",
+                kind="KILL_SWITCH_TRIPPED", reason=reason, ts=now,
+                details={"mtm": switch.mtm_at_trip, "capital": self.s.capital},
+            )
+        )  # fmt: skip
+        await self._halt(f"kill switch tripped: {reason}", now)
+        self._spawn(
+            d.alerter.send(Alert(Severity.CRITICAL, "kill-switch", "Kill switch tripped", reason))
+        )
+        assert self.desk is not None
+        await self.desk.cancel_working_entries(f"kill switch tripped: {reason}")
+        if self.s.flatten_on_kill:
+            await self._exits(exits or tuple(flatten_decisions(self.state.book, reason)), now)
+
+    async def sync_kill_switch(self, now: datetime) -> None:
+        """Adopt a CLI release (or another trip) from the hash; re-persist a trip Redis lost."""
+        persisted = await self.redis_state.kill_switch()
+        sync = sync_with_persisted(self.state.kill_switch.state, persisted)
+        if sync.action == "adopt":
+            logger.warning("kill switch from Redis adopted: %s", sync.reason)
+            self.state.kill_switch.state = persisted
+        elif sync.action == "persist":
+            logger.error("kill switch: %s; writing it again", sync.reason)
+            await self.redis_state.save_kill_switch(self.state.kill_switch.state)
+        self.d.metrics.kill_switch.set(1 if self.state.kill_switch.tripped else 0)
+
+    async def _halt(self, reason: str, now: datetime) -> None:
+        halt = await self.redis_state.write_halt(reason, now)
+        self.state.halt_reason = halt_reason(halt)
+        self.d.metrics.set_halted(True)
+        control = Control(command="HALT", reason=reason, source=GATEKEEPER_SOURCE, ts=now)
+        await self.d.bus.publish(c.CONTROL, control)
+        logger.warning("HALT published: %s", reason)
+
+    async def _breaker_changed(self, transition: BreakerTransition, now: datetime) -> None:
+        self.d.metrics.breaker.set(1 if transition.kind == "BREAKER_OPEN" else 0)
+        await self._risk(
+            RiskEvent(
+                event_id=uuid.uuid4().hex, kind=transition.kind, reason=transition.reason, ts=now
+            )
+        )
+        severity = Severity.WARNING if transition.kind == "BREAKER_OPEN" else Severity.INFO
+        title = (
+            "Circuit breaker open"
+            if transition.kind == "BREAKER_OPEN"
+            else "Circuit breaker closed"
+        )
+        self._spawn(self.d.alerter.send(Alert(severity, "breaker", title, transition.reason)))
+
+    async def _reconciliation(self, key: str, reason: str, now: datetime) -> None:
+        logger.error("RECONCILIATION %s: %s", key, reason)
+        await self._risk(
+            RiskEvent(event_id=f"reconcile:{key}:{now.isoformat()}", kind="RECONCILIATION",
+                      reason=reason, ts=now, details={"key": key})
+        )  # fmt: skip
+        self._spawn(
+            self.d.alerter.send(
+                Alert(Severity.WARNING, f"reconcile:{key}", "Reconciliation", reason)
+            )
+        )
+
+    async def _risk(self, event: RiskEvent | None) -> None:
+        if event is None:
+            return
+        self.d.journal.risk_event(event)
+        await self.d.bus.publish(c.RISK_EVENTS, event)
+
+    # -- control ------------------------------------------------------------------------------
+
+    async def _on_control(self, stream: str, entry_id: str, message: Message) -> None:
+        now = self.d.clock.now()
+        if isinstance(message, Control):
+            halt = await self.redis_state.halt()
+            if message.command == "HALT":
+                self.state.halt_reason = (
+                    halt_reason(halt) or f"by {message.source}: {message.reason}"
+                )
+            else:
+                self.state.halt_reason = halt_reason(halt)
+            self.d.metrics.set_halted(self.state.halt_reason is not None)
+            logger.warning("Control %s from %s (%s): entries %s", message.command, message.source,
+                           message.reason, "stopped" if self.state.halt_reason else "allowed")  # fmt: skip
+        elif isinstance(message, SessionEvent) and message.kind == "LOGIN":
+            self._start_feed()
+        elif isinstance(message, RiskEvent) and message.kind == "KILL_SWITCH_RELEASED":
+            await self.sync_kill_switch(now)
+
+    # -- order updates --------------------------------------------------------------------------
+
+    def _start_feed(self) -> None:
+        """(Re)open the order-update ticker with the current token, when one is configured."""
+        if self.d.feed_factory is None or self.desk is None or self.desk.broker is None:
+            return
+        if self.s.order_updates != "websocket":
+            return
+        self._spawn(self._open_feed())
+
+    async def _open_feed(self) -> None:
+        token = await self.redis_state.access_token()
+        if not token or token == self._feed_token or self.d.feed_factory is None:
+            return
+        loop = asyncio.get_running_loop()
+        if self._feed is not None:
+            self._feed.close()
+        self._feed_token = token
+        self._feed = self.d.feed_factory(
+            token,
+            lambda data: self._deliver_threadsafe(loop, data),
+            lambda kind, detail: logger.info("order-update ticker %s: %s", kind, detail),
+        )
+        self._feed.start()
+
+    def _deliver_threadsafe(self, loop: asyncio.AbstractEventLoop, data: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(self._updates.put_nowait, data)
+
+    async def _updates_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                data = await asyncio.wait_for(self._updates.get(), 0.5)
+            except TimeoutError:
+                continue
+            try:
+                row = BrokerOrder.from_kite(data)
+            except (KeyError, ValueError, TypeError) as exc:
+                logger.warning("unreadable order update %s: %s", data.get("order_id"), exc)
+                continue
+            assert self.desk is not None
+            await self.desk.on_broker_order(row)
+
+    async def _poll_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.s.order_poll_interval_s)
+            if self.desk is None or self.desk.broker is None or not self.desk.broker_working():
+                continue
+            try:
+                await self.desk.poll()
+            except (BrokerRejected, BrokerUnavailable) as exc:
+                logger.warning("polling the order book failed: %s", exc)
+
+    # -- gauges ---------------------------------------------------------------------------------
+
+    def _publish_gauges(self) -> None:
+        m, state, now = self.d.metrics, self.state, self.d.clock.now()
+        m.set_pnl(state.book.realised(), state.book.unrealised())
+        m.open_positions.set(state.book.open_count())
+        m.limiter_tokens.set(state.limiter.bucket.tokens(now.timestamp()))
+        m.queue_depth.set(len(state.queue))
+        m.kill_switch.set(1 if state.kill_switch.tripped else 0)
+        m.breaker.set(1 if state.breaker.denial(now.timestamp()) else 0)
+        m.set_halted(state.halt_reason is not None)
+
+    async def _sample_loop(self, stop: asyncio.Event) -> None:
+        s, d = self.s, self.d
+        streams = [c.INTENTS, *[c.partitioned(c.TICKS, p) for p in range(s.tick_partitions)]]
+        while not stop.is_set():
+            self._publish_gauges()
+            try:
+                await self.redis_state.heartbeat(d.clock.now(), HEARTBEAT_TTL_S)
+                for stream in streams:
+                    d.metrics.stream_length.labels(stream).set(await d.redis.xlen(stream))
+                groups = await d.redis.xinfo_groups(c.INTENTS)
+                for group in groups:
+                    name = group.get("name", b"")
+                    name = name.decode() if isinstance(name, bytes) else str(name)
+                    d.metrics.stream_pending.labels(c.INTENTS, name).set(
+                        int(group.get("pending", 0))
+                    )
+                if s.mode == "live" and self.desk is not None and self.desk.broker is not None:
+                    self.state.available_margin = await self.desk.broker.available_margin()
+            except (BrokerRejected, BrokerUnavailable) as exc:
+                logger.warning("margin refresh failed: %s", exc)
+            except Exception as exc:
+                logger.debug("sampling failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), s.sample_interval_s)

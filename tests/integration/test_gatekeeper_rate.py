@@ -1,0 +1,80 @@
+"""A 1,000-intent burst through the running service: every intent decided once with a recorded
+outcome, and the orders never exceed the rate (the token bucket, then the broker's per-second
+cap) in any window."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared import constants as c
+from tests.gatekeeper_support import (
+    MemoryJournal,
+    TradingClock,
+    gk_settings,
+    instrument_row,
+    intent,
+    running_gatekeeper,
+    seed_instruments,
+    tick,
+)
+from tests.support import eventually
+
+pytestmark = pytest.mark.integration
+
+INFY, INFY_TOKEN = "NSE:INFY", 408065
+RATE, BURST, BROKER_PER_S = 20.0, 5, 10
+
+
+def _max_in_window(times: list[float], seconds: float) -> int:
+    most, first = 0, 0
+    for i, t in enumerate(times):
+        while times[first] + seconds <= t:
+            first += 1
+        most = max(most, i + 1 - first)
+    return most
+
+
+async def test_a_1000_intent_burst_never_exceeds_the_rate_and_loses_nothing(
+    redis_url: str,
+) -> None:
+    clock = TradingClock()
+    journal = MemoryJournal()
+    settings = gk_settings(
+        redis_url,
+        mode="logging",
+        capital=1e9,
+        orders_per_second=RATE,
+        orders_burst=BURST,
+        broker_orders_per_second=BROKER_PER_S,
+        queue_size=100,
+        queue_max_wait_s=1.5,
+    )
+    async with running_gatekeeper(settings, journal, clock=clock) as gk:
+        await seed_instruments(gk.redis, {INFY: instrument_row(INFY, INFY_TOKEN)})
+        await gk.publish_ticks([tick(INFY, INFY_TOKEN, 1500.0, clock.now())])
+        await eventually(lambda: INFY in gk.service.state.quotes)
+        burst = [intent(INFY, INFY_TOKEN, 1500.0, clock.now(), quantity=1) for _ in range(1000)]
+        await gk.bus.publish_many(c.INTENTS, burst)
+
+        def decided() -> bool:
+            final = {i for i, decision, _ in journal.intents if decision != "QUEUED"}
+            return len(final) == 1000
+
+        await eventually(decided, timeout=20)
+        outcomes: dict[str, str] = {}
+        for intent_id, decision, reason in journal.intents:
+            if decision != "QUEUED":
+                assert intent_id not in outcomes, f"{intent_id} decided twice"
+                outcomes[intent_id] = decision if decision == "APPROVED" else reason
+        assert set(outcomes) == {i.intent_id for i in burst}
+        refusals = {r for r in outcomes.values() if r != "APPROVED"}
+        assert refusals and all("queue full" in r or "waited" in r for r in refusals), refusals
+
+        sent = sorted(e.ts.timestamp() for e in await gk.order_events() if e.status == "LOGGED")
+        approved = sum(1 for r in outcomes.values() if r == "APPROVED")
+        assert len(sent) == approved >= BROKER_PER_S
+        assert _max_in_window(sent, 1.0) <= BROKER_PER_S
+        # Over any span the token bucket allows at most burst + rate x span.
+        for span in (0.5, 1.0, 1.5):
+            assert _max_in_window(sent, span) <= BURST + RATE * span + 1
+        assert gk.metric("tradealgo_intents_total", {"decision": "queued"}) > 0

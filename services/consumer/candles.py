@@ -145,7 +145,6 @@ class CandleBuilder:
         "_base",
         "_cum",
         "_day",
-        "_first_day",
         "_following",
         "_gaps",
         "_grace",
@@ -195,7 +194,6 @@ class CandleBuilder:
         self._recent: deque[_Bucket] = deque()
         self._window = timedelta(seconds=revision_window_s)
         self._day: date | None = None  # the date of the cumulative volume counter
-        self._first_day: date | None = None
         self._cum = 0  # running maximum of today's cumulative volume
         self._base = 0  # the counter's value when the open bucket started
         self._last_end: datetime | None = None  # end of the newest bucket that had ticks
@@ -313,8 +311,6 @@ class CandleBuilder:
                     self._report_gap(self._last_end, previous_close)
             self._report_gap(self._sessions_of(day)[0].open, bucket.start)
         self._day = day
-        if self._first_day is None:
-            self._first_day = day
         self._cum = 0 if first_bucket or running_before else tick.volume
         self._base = self._cum
         self._tail_reported = False

@@ -20,6 +20,8 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, Literal
 
+import numpy as np
+
 from services.consumer.backtest.fills import Book, CostModel, Fill, Mode, Trade, no_costs
 from services.consumer.strategies import OPTION_STRATEGY_KINDS, AnyStrategy, UniverseStrategy
 from shared.messages import Candle, Signal
@@ -88,7 +90,9 @@ def run_backtest(
         signals=signals,
         fills=book.fills,
         trades=book.trades,
-        equity_values=equity_curve(candles, book.fills, config.capital),
+        equity_values=equity_curve(
+            candles, book.fills, config.capital, one_instrument=len(symbols) == 1
+        ),
         unfilled=list(pending.values()),
         ignored_signals=book.ignored,
         trades_simulated=trading,
@@ -215,14 +219,22 @@ def _take(
         book.on_signal(signal.action, signal.symbol, candle.close, candle.end, index)
 
 
-def equity_curve(candles: Sequence[Candle], fills: Sequence[Fill], capital: float) -> list[float]:
+def equity_curve(
+    candles: Sequence[Candle],
+    fills: Sequence[Fill],
+    capital: float,
+    *,
+    one_instrument: bool | None = None,
+) -> list[float]:
     """Marked-to-market equity after every candle close: cash + units held x last close."""
     by_index: dict[int, list[Fill]] = {}
     for f in fills:
         by_index.setdefault(f.candle_index, []).append(f)
     fill_indexes = sorted(by_index)
     fill_indexes.append(len(candles))  # a sentinel: no fill there
-    if len(set(map(attrgetter("symbol"), candles))) <= 1:
+    if one_instrument is None:
+        one_instrument = len(set(map(attrgetter("symbol"), candles))) <= 1
+    if one_instrument:
         return _equity_one_instrument(candles, by_index, fill_indexes, capital)
     next_fill = fill_indexes[0]
     position = 1
@@ -258,27 +270,16 @@ def _equity_one_instrument(
     fill_indexes: list[int],
     capital: float,
 ) -> list[float]:
-    # The same arithmetic as equity_curve without the per-instrument dictionaries.
-    next_fill = fill_indexes[0]
-    position = 1
-    cash = capital
-    value = 0.0
-    held = 0
-    last = 0.0
-    curve: list[float] = []
-    append = curve.append
-    for index, candle in enumerate(candles):
-        close = candle.close
-        if held:
-            value += held * (close - last)
-        if index == next_fill:
-            for f in by_index[index]:
-                signed = f.quantity if f.side == "BUY" else -f.quantity
-                cash -= signed * f.price + f.costs
-                held += signed
-                value += signed * close
-            next_fill = fill_indexes[position]
-            position += 1
-        last = close
-        append(cash + value)
-    return curve
+    # One instrument: equity = cash + units x close, vectorised (cash and units change at fills).
+    count = len(candles)
+    closes = np.fromiter(map(attrgetter("close"), candles), dtype=np.float64, count=count)
+    cash_moves = np.zeros(count, dtype=np.float64)
+    unit_moves = np.zeros(count, dtype=np.float64)
+    for index in fill_indexes[:-1]:
+        for f in by_index[index]:
+            signed = f.quantity if f.side == "BUY" else -f.quantity
+            cash_moves[index] -= signed * f.price + f.costs
+            unit_moves[index] += signed
+    equity = capital + np.cumsum(cash_moves) + np.cumsum(unit_moves) * closes
+    values: list[float] = equity.tolist()
+    return values

@@ -108,6 +108,13 @@ class RunSettings(ServiceSettings):
     start_timeout_s: float = Field(
         120.0, gt=0, description="seconds the servers and services get to come up"
     )
+    max_restarts: int = Field(
+        5,
+        ge=0,
+        description="a service exiting unexpectedly more often than this within "
+        "RUN_RESTART_WINDOW_S stops the run (it crashes at start)",
+    )
+    restart_window_s: float = Field(120.0, gt=0, description="window of RUN_MAX_RESTARTS, seconds")
     stop_timeout_s: float = Field(
         60.0, gt=0, description="seconds the services and servers get to stop on Ctrl-C"
     )

@@ -86,17 +86,30 @@ class RunningStack:
         return [self.spec.redis_port, self.spec.clickhouse_port, *self.spec.health_ports.values()]
 
 
-@pytest.fixture(params=[False])
-def with_simulator(request: pytest.FixtureRequest) -> bool:
-    return bool(request.param)
+CRASHING = textwrap.dedent(
+    """
+    [program:gamma]
+    command=%(ENV_TRADEALGO_PYTHON)s -c "import sys, time; time.sleep(1.2); sys.exit('ImportError: boom')"
+    autorestart=true
+    startsecs=1
+    redirect_stderr=true
+    stdout_logfile=%(ENV_TRADEALGO_LOG_DIR)s/gamma.log
+    """
+)
+
+
+@pytest.fixture(params=["plain"])
+def variant(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
-def stack(tmp_path: Path, with_simulator: bool) -> Iterator[RunningStack]:
+def stack(tmp_path: Path, variant: str) -> Iterator[RunningStack]:
+    with_simulator = variant == "simulator"
     fake = tmp_path / "fake_service.py"
     fake.write_text(FAKE_SERVICE)
     conf = tmp_path / "supervisord.conf"
-    conf.write_text(CONF)
+    conf.write_text(CONF + (CRASHING if variant == "crashing" else ""))
     var = tmp_path / "var"
     health = {"alpha": free_port(), "beta": free_port()}
     sim_port = free_port()
@@ -122,6 +135,8 @@ def stack(tmp_path: Path, with_simulator: bool) -> Iterator[RunningStack]:
         health_ports=health,
         start_timeout_s=10.0 if with_simulator else 60.0,
         stop_timeout_s=15.0,
+        max_restarts=2,
+        restart_window_s=60.0,
     )
     if with_simulator:
         spec = replace(
@@ -191,7 +206,7 @@ def test_services_orphaned_by_a_killed_supervisord_are_stopped_too(stack: Runnin
     assert all(not listening_inodes(port) for port in stack.ports())
 
 
-@pytest.mark.parametrize("with_simulator", [True], indirect=True)
+@pytest.mark.parametrize("variant", ["simulator"], indirect=True)
 def test_a_paused_simulator_is_started_once_the_services_are_ready_or_the_wait_is_over(
     stack: RunningStack,
 ) -> None:
@@ -208,3 +223,17 @@ def test_a_paused_simulator_is_started_once_the_services_are_ready_or_the_wait_i
     order = [e["what"] for e in stack.events if e["event"] == "stopping"]
     assert order == ["services", "simulator", "clickhouse", "redis"]
     assert all(not listening_inodes(port) for port in [*stack.ports(), stack.spec.sim_rest_port])
+
+
+@pytest.mark.parametrize("variant", ["crashing"], indirect=True)
+def test_a_service_that_crashes_at_every_start_is_reported_then_stops_the_run(
+    stack: RunningStack,
+) -> None:
+    exited = stack.wait_for("service_exited", timeout=60)
+    assert exited["name"] == "gamma" and exited["detail"] == "exit status 1"
+    assert "ImportError: boom" in exited["last"]
+    failed = stack.wait_for("failed", timeout=60)
+    assert failed["reason"] == "gamma exited unexpectedly 3 times within 60 s (it crashes at start)"
+    stack.wait_for("stopped")
+    assert stack.proc.wait(timeout=60) == 1
+    assert all(not listening_inodes(port) for port in stack.ports())

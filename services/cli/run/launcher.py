@@ -280,6 +280,8 @@ class Launcher:
             health_ports=plan.ports.metrics(),
             start_timeout_s=self.run.start_timeout_s,
             stop_timeout_s=self.run.stop_timeout_s,
+            max_restarts=self.run.max_restarts,
+            restart_window_s=self.run.restart_window_s,
         )
         spec_path = where.run / "stack.json"
         spec_path.write_text("")
@@ -416,6 +418,11 @@ class Launcher:
             say(
                 f"services    still not answering /healthz: {', '.join(event['waiting_for'])} "
                 f"(see {where.log}/)"
+            )
+        elif kind == "service_exited":
+            say(
+                f"service     {event['name']} exited unexpectedly ({event['detail']}); supervisord "
+                f"restarts it. Its log ends: {event['last']}"
             )
         elif kind == "orphans":
             say(f"stopped orphaned processes {event['stopped']}")

@@ -36,6 +36,7 @@ from typing import Any
 
 from clickhouse_driver import Client
 
+from services.cli.run.supervision import CrashWatch, SupervisorEvent, parse_supervisor_line
 from shared.localservers import ClickHouseServer, RedisServer, ServerError
 from shared.localservers.process import die_with_parent, stop_process, tail, wait_until_listening
 
@@ -64,6 +65,8 @@ class StackSpec:
     health_ports: dict[str, int] = field(default_factory=dict)
     start_timeout_s: float = 120.0
     stop_timeout_s: float = 60.0
+    max_restarts: int = 5
+    restart_window_s: float = 120.0
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -87,6 +90,7 @@ class Stack:
         self.simulator: subprocess.Popen[bytes] | None = None
         self.supervisord: subprocess.Popen[bytes] | None = None
         self.stop_requested = threading.Event()
+        self.supervisor_log = LogFollower(Path(spec.log_dir) / "supervisord.log")
 
     # Start.
 
@@ -115,6 +119,7 @@ class Stack:
             )
             emit("simulator", port=spec.sim_rest_port, pid=self.simulator.pid, log=str(log))
         self._check_stop()
+        self.supervisor_log.skip_to_end()  # only this run's lines (the log file is appended to)
         self.supervisord = self._spawn(
             [spec.python, "-m", "supervisor.supervisord", "-n", "-c", spec.supervisord_conf],
             spec.service_env,
@@ -154,10 +159,15 @@ class Stack:
         started = time.monotonic()
         phase = "services"
         slow_reported = False
+        crashes = CrashWatch(spec.max_restarts, spec.restart_window_s)
         while not self.stop_requested.wait(0.5):
             for name, pid, alive in self._members():
                 if not alive:
                     return f"{name} (pid {pid}) exited unexpectedly"
+            for event in self.supervisor_log.new_events():
+                failure = self._on_supervisor_event(event, crashes)
+                if failure:
+                    return failure
             overdue = time.monotonic() - started > spec.start_timeout_s
             if phase == "services":
                 up = {n: answers(p, "/healthz") for n, p in spec.health_ports.items()}
@@ -177,6 +187,15 @@ class Stack:
                     state = sim_clock(spec.sim_rest_port, "resume")
                     emit("replay", now=state.get("now", ""), not_ready=sorted(not_ready))
                     phase = "running"
+        return None
+
+    def _on_supervisor_event(self, event: SupervisorEvent, crashes: CrashWatch) -> str | None:
+        log = Path(self.spec.log_dir) / f"{event.name}.log"
+        if event.kind == "exited":
+            emit("service_exited", name=event.name, detail=event.detail, last=tail(log))
+            return crashes.exited(event.name, time.monotonic())
+        if event.kind == "fatal":
+            return f"{event.name} gave up ({event.detail}): {tail(log)}"
         return None
 
     def _members(self) -> list[tuple[str, int | None, bool]]:
@@ -256,6 +275,30 @@ def apply_schema(port: int, database: str) -> None:
         schema.apply(client, database)
     finally:
         client.disconnect()
+
+
+class LogFollower:
+    """The supervisord events appended to its log since the last call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.partial = ""
+
+    def skip_to_end(self) -> None:
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def new_events(self) -> list[SupervisorEvent]:
+        try:
+            with self.path.open("r", errors="replace") as log:
+                log.seek(self.offset)
+                text = log.read()
+                self.offset = log.tell()
+        except OSError:
+            return []
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        return [e for e in map(parse_supervisor_line, lines) if e is not None]
 
 
 def answers(port: int, path: str) -> bool:

@@ -182,20 +182,24 @@ class Gatekeeper:
         await self.redis_state.unqueue(i.intent_id for i in intents)
 
     async def run(self, stop: asyncio.Event) -> None:
+        s, d = self.s, self.d
+        ticks = [c.partitioned(c.TICKS, p) for p in range(s.tick_partitions)]
+        control = [c.CONTROL, c.SESSION_EVENTS, c.RISK_EVENTS]
+        # Read from where the streams stood when the process began: nothing published while it
+        # restored and reconciled is missed (a HALT in that window, the first prices).
+        heads = await self._heads([*ticks, *control])
         if not await self.start(stop):
             await self._shutdown([])
             return
-        s, d = self.s, self.d
         options = ConsumeOptions(
             count=s.intent_read_count, block_ms=500, reclaim_idle_ms=s.reclaim_idle_ms
         )
-        ticks = [c.partitioned(c.TICKS, p) for p in range(s.tick_partitions)]
-        control = [c.CONTROL, c.SESSION_EVENTS, c.RISK_EVENTS]
         loops: list[Awaitable[Any]] = [
             d.bus.consume([c.INTENTS], c.GROUP_GATEKEEPER, s.consumer_name or "gatekeeper",
                           self._on_intent, stop, options),
-            d.bus.listen(ticks, self._on_tick, stop, count=s.tick_read_count, block_ms=500),
-            d.bus.listen(control, self._on_control, stop, block_ms=500),
+            d.bus.listen(ticks, self._on_tick, stop, after=heads, count=s.tick_read_count,
+                         block_ms=500),
+            d.bus.listen(control, self._on_control, stop, after=heads, block_ms=500),
             self._local_loop(stop), self._drain_loop(stop), self._monitor_loop(stop),
             self._updates_loop(stop), self._poll_loop(stop), self._sample_loop(stop),
         ]  # fmt: skip
@@ -211,6 +215,14 @@ class Gatekeeper:
         finally:
             stop.set()
             await self._shutdown([*tasks, waiter])
+
+    async def _heads(self, streams: list[str]) -> dict[str, str]:
+        heads = {}
+        for stream in streams:
+            newest = await self.d.redis.xrevrange(stream, count=1)
+            raw = newest[0][0] if newest else b"0-0"
+            heads[stream] = raw.decode() if isinstance(raw, bytes) else str(raw)
+        return heads
 
     async def _shutdown(self, tasks: list[asyncio.Future[Any]]) -> None:
         _done, pending = await asyncio.wait(tasks, timeout=3.0)
@@ -524,6 +536,8 @@ class Gatekeeper:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.s.order_poll_interval_s)
+            if stop.is_set():
+                return
             if self.desk is None or self.desk.broker is None or not self.desk.broker_working():
                 continue
             try:

@@ -85,9 +85,31 @@ async def test_live_mode_partial_fill_completion_and_a_rejection_against_the_sim
         async def rejected() -> list[OrderEvent]:
             return [e for e in await _events_of(gk, refused.intent_id)() if e.status == "REJECTED"]
 
-        (rejection,) = await eventually(rejected, timeout=10)  # type: ignore[misc]
-        assert "Simulated rejection" in rejection.reason
+        rejections = await eventually(rejected, timeout=10)
+        assert isinstance(rejections, list) and len(rejections) == 1
+        assert "Simulated rejection" in rejections[0].reason
         assert gk.service.state.book.quantity(symbol) == 250
         assert gk.metric("tradealgo_orders_total", {"mode": "live", "status": "REJECTED"}) == 1
         assert gk.metric("tradealgo_order_latency_seconds_count", {"stage": "sent_to_ack"}) >= 2
         assert gk.metric("tradealgo_order_latency_seconds_count", {"stage": "ack_to_fill"}) >= 1
+
+
+async def test_paper_mode_against_the_simulator_fills_there_and_tracks_the_position(
+    redis_url: str, kite_sim: KiteSim
+) -> None:
+    clock = TradingClock()
+    settings = simulator_settings(kite_sim, redis_url, mode="paper")
+    assert settings.paper_source() == "simulator"
+    token = await seed_simulator_session(redis_url, kite_sim)
+    async with running_gatekeeper(settings, MemoryJournal(), clock=clock) as gk:
+        symbol, instrument, ltp = await simulator_future(kite_sim)
+        await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
+        await eventually(lambda: symbol in gk.service.state.quotes)
+        order = intent(symbol, instrument, ltp, clock.now(), quantity=50, product="NRML")
+        await gk.publish_intent(order)
+        await eventually(lambda: gk.service.state.book.quantity(symbol) == 50, timeout=10)
+        events = await _events_of(gk, order.intent_id)()
+        assert {e.mode for e in events} == {"paper"} and events[-1].status == "COMPLETE"
+        (row,) = await broker_orders_with_tag(kite_sim, token, events[-1].tag)
+        assert row["filled_quantity"] == 50
+        assert gk.metric("tradealgo_gatekeeper_mode", {"mode": "paper"}) == 1

@@ -128,12 +128,16 @@ class OrderDesk:
     def of_intent(self, intent_id: str) -> list[OrderRecord]:
         return [e.order for e in self.entries.values() if e.order.plan.intent_id == intent_id]
 
-    async def _save(self, entry: JournalEntry, now: datetime, decided: Iterable[str] = ()) -> None:
+    async def _save(self, entry: JournalEntry, now: datetime, step: bool = True) -> None:
+        """Persist the order; `step` False: no new state (e.g. the broker id learnt late), so no
+        event and no count."""
         self._index(entry)
-        await self.redis_state.record(now, [entry], decided)
+        await self.redis_state.record(now, [entry])
+        self.journal.order(entry)
+        if not step:
+            return
         order = entry.order
         event = order.to_event(f"{order.plan.order_id}:{order.status}:{order.filled_quantity}")
-        self.journal.order(entry)
         self.journal.order_event(event)
         self.metrics.order_status(order.mode, order.status)
         await self.bus.publish(c.ORDER_EVENTS, event)
@@ -241,7 +245,8 @@ class OrderDesk:
         logger.info(
             "order %s placed: broker order %s (%s)", order_id, broker_id, transition.order.status
         )
-        await self._save(replace(entry, order=transition.order), now)
+        moved = transition.order.status != entry.order.status
+        await self._save(replace(entry, order=transition.order), now, step=moved)
 
     # -- updates ----------------------------------------------------------------------------------
 

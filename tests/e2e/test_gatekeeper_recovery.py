@@ -1,0 +1,162 @@
+"""An intent never becomes two orders: a crash between place_order and its acknowledgement, or a
+reply lost on the network, is resolved by looking the tag up in the broker's order book (the
+Kite simulator; loopback only) before anything is sent again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.gatekeeper.__main__ import build_broker
+from services.gatekeeper.adapters.kite_broker import BrokerUnavailable
+from services.gatekeeper.adapters.metrics import GatekeeperMetrics
+from services.gatekeeper.orders import order_tag
+from shared import constants as c
+from shared.bus import StreamBus, redis_client
+from tests.gatekeeper_support import (
+    MemoryJournal,
+    TradingClock,
+    broker_orders_with_tag,
+    intent,
+    running_gatekeeper,
+    seed_simulator_session,
+    simulator_future,
+    simulator_settings,
+    tick,
+)
+from tests.sim_fixtures import KiteSim
+from tests.support import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+class _Wrapped:
+    """The real broker adapter with place_order's aftermath replaced."""
+
+    def __init__(self, inner: Any, after_place: Callable[[str], Any]) -> None:
+        self.inner = inner
+        self.after_place = after_place
+        self.placed: list[str] = []
+
+    async def place(self, params: dict[str, Any]) -> str:
+        broker_id: str = await self.inner.place(params)
+        self.placed.append(broker_id)
+        await self.after_place(broker_id)
+        return broker_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@contextlib.asynccontextmanager
+async def _kite_broker(settings: Any, redis_url: str) -> AsyncIterator[Any]:
+    """The service's own Kite adapter, as __main__ builds it."""
+    redis = redis_client(redis_url)
+    bus = StreamBus(redis, service="test", maxlen=1000)
+    try:
+        yield build_broker(
+            settings, redis, bus, TradingClock(), GatekeeperMetrics(CollectorRegistry())
+        )
+    finally:
+        await redis.aclose()
+
+
+async def test_a_crash_after_place_order_and_a_restart_places_nothing_twice(
+    redis_url: str, kite_sim: KiteSim
+) -> None:
+    clock = TradingClock()
+    token = await seed_simulator_session(redis_url, kite_sim)
+    symbol, instrument, ltp = await simulator_future(kite_sim)
+    # The first process must not learn of the order by any other way before it dies.
+    settings = simulator_settings(kite_sim, redis_url, order_poll_interval_s=60.0)
+    hang = asyncio.Event()
+    order = intent(symbol, instrument, ltp, clock.now(), quantity=25, product="NRML")
+    tag = order_tag(order.intent_id, 1)
+
+    async with (
+        _kite_broker(settings, redis_url) as kite,
+        running_gatekeeper(
+            settings,
+            MemoryJournal(),
+            clock=clock,
+            broker=(crashing := _Wrapped(kite, lambda _: hang.wait())),
+            websocket=False,
+        ) as gk,
+    ):
+        await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
+        await eventually(lambda: symbol in gk.service.state.quotes)
+        await gk.publish_intent(order)
+        await eventually(lambda: crashing.placed)
+        gk.task.cancel()  # the process dies: the broker has the order, we never heard back
+        with pytest.raises(asyncio.CancelledError):
+            await gk.task
+        records = await gk.redis.hgetall(c.GATEKEEPER_ORDERS_KEY.format(day="2024-08-20"))
+        assert len(records) == 1 and b'"RECORDED"' in next(iter(records.values()))
+    assert len(await broker_orders_with_tag(kite_sim, token, tag)) == 1
+
+    restarted = simulator_settings(kite_sim, redis_url)
+    async with running_gatekeeper(restarted, MemoryJournal(), clock=clock) as gk:
+        # Recovery found the order under its tag and adopted it; the redelivered intent is a
+        # duplicate; nothing was placed again.
+        desk = gk.service.desk
+        assert desk is not None
+        (entry,) = desk.entries.values()
+        assert (
+            entry.order.status == "COMPLETE" and entry.order.broker_order_id == crashing.placed[0]
+        )
+        assert gk.service.state.book.quantity(symbol) == 25
+        await eventually(
+            lambda: gk.metric("tradealgo_intents_total", {"decision": "duplicate"}) == 1
+        )
+        assert (
+            gk.metric("tradealgo_reconciliation_differences_total", {"kind": "POSITION_MISMATCH"})
+            == 0
+        )
+    assert len(await broker_orders_with_tag(kite_sim, token, tag)) == 1
+    assert len(await asyncio.to_thread(kite_sim.kite(token).orders)) == 1
+
+
+async def test_a_lost_reply_is_looked_up_by_tag_and_adopted_not_sent_again(
+    redis_url: str, kite_sim: KiteSim
+) -> None:
+    clock = TradingClock()
+    token = await seed_simulator_session(redis_url, kite_sim)
+    symbol, instrument, ltp = await simulator_future(kite_sim)
+    settings = simulator_settings(kite_sim, redis_url, order_poll_interval_s=60.0)
+
+    async def reply_lost(_: str) -> None:
+        raise BrokerUnavailable("place_order: ReadTimeout: the reply never came")
+
+    order = intent(symbol, instrument, ltp, clock.now(), quantity=25, product="NRML")
+    async with (
+        _kite_broker(settings, redis_url) as kite,
+        running_gatekeeper(
+            settings,
+            MemoryJournal(),
+            clock=clock,
+            broker=(lossy := _Wrapped(kite, reply_lost)),
+            websocket=False,
+        ) as gk,
+    ):
+        await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
+        await eventually(lambda: symbol in gk.service.state.quotes)
+        await gk.publish_intent(order)
+
+        async def statuses() -> list[str]:
+            return [e.status for e in await gk.order_events() if e.intent_id == order.intent_id]
+
+        await eventually(lambda: _ends_complete(statuses), timeout=10)
+        assert "FAILED" in await statuses()
+        assert gk.service.state.book.quantity(symbol) == 25
+    assert len(lossy.placed) == 1
+    assert len(await broker_orders_with_tag(kite_sim, token, order_tag(order.intent_id, 1))) == 1
+
+
+async def _ends_complete(statuses: Callable[[], Any]) -> bool:
+    found = await statuses()
+    return bool(found) and found[-1] == "COMPLETE"

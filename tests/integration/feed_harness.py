@@ -15,20 +15,18 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from services.producer.adapters.instrument_source import RedisInstruments
-from services.producer.adapters.kite_rest import KiteQuotes
+from services.producer import __main__ as producer_main
 from services.producer.adapters.metrics import ProducerMetrics
 from services.producer.adapters.publisher import TickSink
-from services.producer.service import Producer, ProducerDeps
+from services.producer.service import Producer
 from services.producer.settings import ProducerSettings
-from services.sentinel.adapters.halt_store import HaltStore
+from services.sentinel import __main__ as sentinel_main
 from services.sentinel.adapters.instrument_loader import InstrumentLoader
 from services.sentinel.adapters.kite_session import KiteSessionClient
-from services.sentinel.adapters.login_flow import Credentials, LoginFlow
 from services.sentinel.adapters.metrics import SentinelMetrics
 from services.sentinel.adapters.session_store import SessionInfo, SessionStore
-from services.sentinel.kite_login import BackoffPolicy, KiteLoginClient
-from services.sentinel.service import Sentinel, SentinelDeps
+from services.sentinel.kite_login import BackoffPolicy
+from services.sentinel.service import Sentinel
 from services.sentinel.settings import SentinelSettings
 from services.sentinel.token_expiry import token_expires_at
 from shared.alerts import Alert
@@ -125,20 +123,9 @@ async def running_producer(
     redis = redis_client(settings.redis_url)
     metrics = ProducerMetrics(CollectorRegistry())
     alerter = RecordingAlerter()
-    bus = StreamBus(redis, service="producer", maxlen=settings.ticks_maxlen,
-                    publish_batch=settings.publish_batch, metrics=metrics)  # fmt: skip
-    deps = ProducerDeps(
-        redis=redis,
-        bus=bus,
-        quotes=KiteQuotes(settings.api_key, settings.kite_api_root, settings.http_timeout_s),
-        instruments=RedisInstruments(redis),
-        sink=sink,
-        alerter=alerter,
-        metrics=metrics,
-        clock=SystemClock(),
-        calendar=load_calendar(),
+    producer = producer_main.build_producer(
+        settings, redis, metrics, sink, alerter, SystemClock(), load_calendar()
     )
-    producer = Producer(settings, deps)
     stop = asyncio.Event()
     task = asyncio.create_task(producer.run(stop), name="test-producer")
     try:
@@ -212,35 +199,11 @@ def build_sentinel(
     alerter = RecordingAlerter()
     audit = RecordingAudit()
     sink = NullInstrumentSink()
-    clock = SystemClock()
-    bus = StreamBus(redis, service="sentinel", maxlen=10_000, metrics=metrics)
-    backoff = BackoffPolicy(
-        settings.login_network_attempts, settings.login_backoff_initial_s,
-        settings.login_backoff_max_s,
+    parts = sentinel_main.build_sentinel(
+        settings, redis, metrics, audit, sink, clickhouse_ping, alerter, SystemClock(),
+        load_calendar(),
     )  # fmt: skip
-    login_client = KiteLoginClient(
-        settings.kite_login_root, settings.api_key, settings.http_timeout_s, backoff
-    )
-    session_client = KiteSessionClient(
-        settings.api_key, settings.kite_api_root, settings.http_timeout_s, backoff
-    )
-    sessions = SessionStore(redis, bus)
-    credentials = Credentials(
-        settings.api_secret, settings.user_id, settings.password, settings.totp_secret
-    )
-    flow = LoginFlow(
-        credentials, login_client, session_client, sessions, audit, clock,
-        settings.token_expiry_time,
-    )  # fmt: skip
-    loader = InstrumentLoader(
-        session_client, redis, sink, settings.instrument_exchanges, settings.freeze_quantities
-    )
-    deps = SentinelDeps(
-        redis=redis, bus=bus, flow=flow, session_client=session_client, sessions=sessions,
-        halts=HaltStore(redis, bus), loader=loader, clickhouse_ping=clickhouse_ping,
-        metrics=metrics, alerter=alerter, clock=clock, calendar=load_calendar(),
-    )  # fmt: skip
-    return Sentinel(settings, deps), metrics, alerter, audit, sink
+    return parts.sentinel, metrics, alerter, audit, sink
 
 
 async def always_reachable() -> None:

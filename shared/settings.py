@@ -121,6 +121,12 @@ def load_settings[S: ServiceSettings](cls: type[S], **overrides: Any) -> S:
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
             value = err.get("input")
-            shown = "" if field in cls.SHARED_FIELDS or "secret" in field else f" (got {value!r})"
+            info = cls.model_fields.get(field)
+            hidden = info is not None and info.annotation is SecretStr  # never echo a secret
+            shown = (
+                ""
+                if hidden or field in cls.SHARED_FIELDS or "secret" in field
+                else f" (got {value!r})"
+            )
             problems.append(f"{cls.env_name(field)}: {err['msg']}{shown}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

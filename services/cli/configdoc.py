@@ -29,6 +29,10 @@ SETTINGS_CLASSES: tuple[tuple[str, str], ...] = (
     ),
     ("`tradealgo run` (`make run`): the local stack", "services.cli.settings:RunSettings"),
     ("`tradealgo` CLI: where it finds the running system", "services.cli.settings:CliSettings"),
+    (
+        "docker compose only (deploy/docker-compose.yml): passwords and published ports",
+        "services.cli.deploy_settings:DeploySettings",
+    ),
 )
 # Still to add once every field has a description (the test below would fail otherwise):
 # services.producer.settings:ProducerSettings, services.consumer.settings:ConsumerSettings,

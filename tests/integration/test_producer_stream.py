@@ -42,8 +42,9 @@ async def test_every_tick_of_a_simulated_minute_reaches_the_partitioned_stream_e
         ensure_reactor_running()
         witness = TickerHarness.open(kite_sim, token, tokens)
         try:
-            await eventually(lambda: witness.connects == 1 and witness.tick_count() >= len(tokens))
-            await eventually(lambda: rp.producer.published >= len(tokens))
+            # Both sides first get Kite's snapshots: one on subscribe, one on the mode change.
+            await eventually(lambda: witness.tick_count() >= 2 * len(tokens))
+            await eventually(lambda: rp.producer.published >= 2 * len(tokens))
             before_ours, before_theirs = rp.producer.published, witness.tick_count()
             await asyncio.to_thread(kite_sim.control.step, 60)
             await eventually(lambda: witness.tick_count() - before_theirs >= 60 * 2)

@@ -113,22 +113,22 @@ def unknown_names(expr: str, known: dict[str, str], recorded: set[str]) -> list[
     return problems
 
 
-def promtool() -> str:
-    """The promtool binary; skips (make test installs it) or fails with what to do."""
-    found = shutil.which("promtool") or shutil.which(
-        "promtool", path=str(Path(sys.executable).parent)
-    )
+def tool(name: str) -> str:
+    """promtool or amtool; skips (make test installs them) or fails saying what to do."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
     if found:
         return found
-    makefile = (ROOT / "Makefile").read_text()
-    if "ensure-promtool.sh" in makefile:
-        pytest.skip(
-            "promtool is not installed; `make test` installs it (deploy/tools/ensure-promtool.sh)"
-        )
-    pytest.fail("promtool is not installed: run deploy/tools/ensure-promtool.sh")
+    installer = "deploy/tools/ensure-prometheus-tools.sh"
+    if "ensure-prometheus-tools.sh" in (ROOT / "Makefile").read_text():
+        pytest.skip(f"{name} is not installed; `make test` installs it ({installer})")
+    pytest.fail(f"{name} is not installed: run {installer}")
+
+
+def run_tool(name: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool(name), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def run_promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [promtool(), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
+    return run_tool("promtool", *args, cwd=cwd)

@@ -17,7 +17,12 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from shared.localservers.process import die_with_parent, free_port, stop_process, wait_until_listening
+from shared.localservers.process import (
+    die_with_parent,
+    free_port,
+    stop_process,
+    wait_until_listening,
+)
 from shared.localservers.redis import server_binary
 from tests.deploy.deploy_files import DEPLOY
 
@@ -36,9 +41,15 @@ def start(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     port = free_port()
     log = (tmp_path / "redis.log").open("ab")
     proc = subprocess.Popen(
-        ["sh", str(DEPLOY / "redis" / "start.sh"), str(DEPLOY / "redis" / "redis.conf")]
-        + ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
-        env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "REDIS_ACL_FILE": str(tmp_path / "users.acl"), **env},
+        [
+            *("sh", str(DEPLOY / "redis" / "start.sh"), str(DEPLOY / "redis" / "redis.conf")),
+            *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)),
+        ],
+        env={
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "REDIS_ACL_FILE": str(tmp_path / "users.acl"),
+            **env,
+        },
         stdout=log,
         stderr=subprocess.STDOUT,
         preexec_fn=die_with_parent,
@@ -92,7 +103,13 @@ def test_each_service_user_uses_streams_and_hashes_under_the_project_prefix(
 
 @pytest.mark.parametrize(
     "command",
-    [("SET", "elsewhere", "1"), ("FLUSHALL",), ("CONFIG", "GET", "dir"), ("KEYS", "*"), ("SHUTDOWN",)],
+    [
+        ("SET", "elsewhere", "1"),
+        ("FLUSHALL",),
+        ("CONFIG", "GET", "dir"),
+        ("KEYS", "*"),
+        ("SHUTDOWN",),
+    ],
     ids=["key-outside-prefix", "flushall", "config", "keys", "shutdown"],
 )
 def test_a_service_user_is_refused_other_keys_and_dangerous_commands(

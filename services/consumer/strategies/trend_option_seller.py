@@ -77,8 +77,6 @@ class TrendOptionSeller(Strategy[TrendOptionSellerParams, TrendOptionSellerState
         regime, fast, slow, gap_pct = state.trend.update(candle.close, p.band_pct)
         if regime == "unknown":
             return None
-        levels = f"EMA{p.fast} {fast:.2f}, EMA{p.slow} {slow:.2f}, close {candle.close:.2f}"
-        underlying = underlying_of(candle.symbol, p.underlyings)
         short = state.short
         if short is not None:
             still = (short == "PE" and regime == "bullish") or (
@@ -87,6 +85,8 @@ class TrendOptionSeller(Strategy[TrendOptionSellerParams, TrendOptionSellerState
             if still:
                 return None
             state.short = None
+            levels = f"EMA{p.fast} {fast:.2f}, EMA{p.slow} {slow:.2f}, close {candle.close:.2f}"
+            underlying = underlying_of(candle.symbol, p.underlyings)
             return new_signal(
                 self.name,
                 candle,

@@ -58,6 +58,7 @@ async def listen(
                 entry_id = _text(raw_id)
                 positions[stream] = entry_id
                 await _deliver(bus, handler, stream, entry_id, fields)
+        await asyncio.sleep(0)  # yield even when the client answered without blocking
     return positions
 
 

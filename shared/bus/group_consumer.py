@@ -98,7 +98,9 @@ class GroupConsumer:
                 for entry_id, fields in entries:
                     if stop.is_set():
                         return
-                    await self._deliver(stream, entry_id.decode(), fields, deliveries=1)
+                    await self._deliver(stream, _as_text(entry_id), fields, deliveries=1)
+            # Yield to other tasks even when the client answered without blocking (fakeredis).
+            await asyncio.sleep(0)
         logger.info("consumer %s of group %s stopped", self._consumer, self._group)
 
     async def _handle_own_pending(self, stop: asyncio.Event) -> None:
@@ -112,7 +114,13 @@ class GroupConsumer:
                         self._group, self._consumer, {stream: after}, count=self._options.count
                     ),
                 )
-                entries = [e for _, batch in _stream_entries(reply) for e in batch]
+                # Redis reads history strictly after `after`; fakeredis includes it: drop it.
+                entries = [
+                    e
+                    for _, batch in _stream_entries(reply)
+                    for e in batch
+                    if _as_text(e[0]) != after
+                ]
                 if not entries:
                     break
                 logger.info("handling %s entries of %s left pending earlier", len(entries), stream)
@@ -165,7 +173,7 @@ class GroupConsumer:
         for entry_id, fields in entries:
             if stop.is_set():
                 return
-            key = entry_id.decode()
+            key = _as_text(entry_id)
             deliveries = counts.get(key)
             if deliveries is None:  # acked or claimed by someone else meanwhile
                 logger.info("entry %s of %s is no longer ours; skipped", key, stream)

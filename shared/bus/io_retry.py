@@ -64,4 +64,9 @@ async def call_with_retry[T](
         before_sleep=before_sleep,
         reraise=True,
     )
-    return await retrying(call)
+    # The explicit loop (rather than `await retrying(call)`) because tenacity only awaits the
+    # result of a coroutine FUNCTION, and `call` is usually a lambda returning an awaitable.
+    async for attempt in retrying:
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable: tenacity either returns or reraises")

@@ -42,7 +42,7 @@ async def listen(
     positions: dict[str, str] = {}
     for stream in streams:
         stored = (after or {}).get(stream)
-        positions[stream] = stored if stored and stored != "$" else await _last_id(bus, stream)
+        positions[stream] = stored if stored and stored != "$" else await last_id(bus, stream)
     logger.info("listening to %s from %s", list(streams), positions)
     while not stop.is_set():
         reply = await call_with_retry(
@@ -91,7 +91,7 @@ async def _deliver(
     await bus.dead_letter(letter)
 
 
-async def _last_id(bus: StreamBus, stream: str) -> str:
+async def last_id(bus: StreamBus, stream: str) -> str:
     """The id of the stream's newest entry, "0-0" for an empty or missing stream."""
     newest: Any = await call_with_retry(
         bus.retry, "xrevrange", bus.metrics, lambda: bus.redis.xrevrange(stream, count=1)

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from shared import constants as c
-from shared.bus.broadcast import listen
+from shared.bus.broadcast import last_id, listen
 from shared.bus.dead_letter import DeadLetter, dead_letter_fields
 from shared.bus.group_consumer import GroupConsumer
 from shared.bus.io_retry import RetryPolicy, call_with_retry
@@ -214,10 +214,17 @@ class StreamBus:
         count: int = 100,
         block_ms: int = 1000,
     ) -> dict[str, str]:
-        """Broadcast read (no group): every replica sees every message. See broadcast.listen."""
+        """Broadcast read (no group): every replica sees every message, from `after` (a stored
+        position per stream) or from the newest entry at start. Returns the last ids seen.
+        See broadcast.py for the error rules."""
         return await listen(
             self, streams, handler, stop, after=after, count=count, block_ms=block_ms
         )
+
+    async def positions(self, streams: Sequence[str]) -> dict[str, str]:
+        """The id of each stream's newest entry ("0-0" when empty): a `listen(after=...)` start
+        that misses nothing published from now on."""
+        return {stream: await last_id(self, stream) for stream in streams}
 
 
 def _text(value: bytes | str) -> str:

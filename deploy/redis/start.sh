@@ -6,7 +6,8 @@
 # Passwords come from REDIS_PASSWORD_<USER> (SENTINEL, PRODUCER, CONSUMER, GATEKEEPER, OPS);
 # the ACL file (REDIS_ACL_FILE, default /data/users.acl) holds only their SHA-256 hashes.
 # Every user reaches only the project's keys (ta:*) and no @dangerous or @admin command
-# (FLUSHALL, CONFIG, KEYS, DEBUG, SHUTDOWN, ...). The default user is off.
+# (FLUSHALL, CONFIG, KEYS, DEBUG, SHUTDOWN, ...); the ops user (CLI, runbook, backups) may also
+# read INFO, SLOWLOG and LATENCY and start an AOF rewrite. The default user is off.
 set -eu
 
 acl_file=${REDIS_ACL_FILE:-/data/users.acl}
@@ -25,7 +26,11 @@ for user in $users; do
         exit 1
     fi
     hash=$(printf '%s' "$password" | sha256sum | cut -d ' ' -f 1)
-    echo "user $user on #$hash $permissions" >>"$tmp"
+    extra=""
+    if [ "$user" = ops ]; then
+        extra=" +info +slowlog +latency +bgrewriteaof"
+    fi
+    echo "user $user on #$hash $permissions$extra" >>"$tmp"
 done
 echo "user default off resetpass -@all" >>"$tmp"
 mv "$tmp" "$acl_file"

@@ -121,6 +121,16 @@ def test_a_service_user_is_refused_other_keys_and_dangerous_commands(
     r.close()
 
 
+def test_only_the_ops_user_reads_server_info_for_the_runbook(server: subprocess.Popen[bytes]) -> None:
+    ops = client(server, "ops", PASSWORDS["ops"])
+    assert ops.info("persistence")["aof_enabled"] == 1
+    ops.close()
+    producer = client(server, "producer", PASSWORDS["producer"])
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        producer.info()
+    producer.close()
+
+
 def test_the_default_user_and_wrong_passwords_are_refused(server: subprocess.Popen[bytes]) -> None:
     anonymous = client(server, None, None)
     with pytest.raises(redis.exceptions.AuthenticationError):

@@ -96,6 +96,7 @@ class Producer:
         self._token_changed = asyncio.Event()
         self._stop: asyncio.Event | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._logged_problems: tuple[str, ...] = ()
 
     def _spawn(self, coro: Any) -> None:
         """A fire-and-forget task that is still tracked (and cancelled at shutdown)."""
@@ -189,15 +190,25 @@ class Producer:
             for name in s.option_underlyings
         }
         quotes = await self.d.quotes.spots(token, spots) if spots else {}
-        prices = {symbol: quote.last_price for symbol, quote in quotes.items()}
+        prices = {symbol: q.last_price for symbol, q in quotes.items() if q.last_price > 0}
         market_dates = [q.market_date for q in quotes.values() if q.market_date is not None]
+        # Before the open Kite (or a replay) may have no quote yet: our own ticks of the spot
+        # (streamed as an explicit instrument) centre the chain once they arrive.
+        for symbol in spots:
+            ref = refs.get(symbol)
+            tick = self.publisher.last_tick.get(ref.instrument_token) if ref else None
+            if symbol not in prices and tick is not None and tick.last_price > 0:
+                prices[symbol] = tick.last_price
+                market_dates.append(to_ist(tick.exchange_ts).date())
         today = min(market_dates) if market_dates else to_ist(self.d.clock.now()).date()
         subscription = resolve_subscription(
             s.instruments, s.option_underlyings, refs, options, prices, today,
             s.option_strikes_each_side,
         )  # fmt: skip
-        for problem in subscription.problems:
-            logger.error("subscription problem: %s", problem)
+        if subscription.problems != self._logged_problems:
+            for problem in subscription.problems:
+                logger.error("subscription problem: %s", problem)
+            self._logged_problems = subscription.problems
         return subscription
 
     def _apply_subscription(self, subscription: Subscription) -> None:
@@ -284,6 +295,22 @@ class Producer:
             logger.error("ticker %s: Kite says: %s", name, detail)
         elif kind == EVENT_TOKEN_REJECTED and conn is not None:
             self._spawn(self._token_rejected(self.token, f"ticker {name}: {detail}"))
+
+    async def _retry_resolution(self) -> None:
+        """Some instruments could not be resolved (e.g. no spot price before the open): try
+        again with what is known now, and resubscribe when more can be streamed."""
+        try:
+            subscription = await self._resolve(self.token)
+        except Exception as exc:
+            logger.warning("subscription not re-resolved: %s: %s", type(exc).__name__, exc)
+            return
+        if set(subscription.symbols) - set(self.subscription.symbols):
+            logger.info("subscription grows from %d to %d instruments: resubscribing",
+                        len(self.subscription.symbols), len(subscription.symbols))  # fmt: skip
+            self._apply_subscription(subscription)
+            self._connect_all("resubscribe")
+        else:
+            self.subscription = subscription
 
     # -- token ----------------------------------------------------------------------------------
 
@@ -401,9 +428,11 @@ class Producer:
                 logger.warning("publisher fell behind: %d ticks dropped from the buffer so far",
                                dropped)  # fmt: skip
                 self._dropped_seen = dropped
+            if self.subscription.problems and not self.waiting_for:
+                await self._retry_resolution()
             if self.connections:
                 staleness = instrument_staleness(
-                    {t: ns / 1e9 for t, ns in self.publisher.last_tick_ns.items()},
+                    {t: tick.received_ns / 1e9 for t, tick in self.publisher.last_tick.items()},
                     {t: name for name, tokens in self.shards.items() for t in tokens},
                     self.views(), time.time(), s.instrument_stale_seconds, s.stall_seconds,
                 )  # fmt: skip

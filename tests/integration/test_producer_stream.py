@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -129,3 +130,29 @@ async def test_a_halt_is_reported_in_readiness_while_ticks_keep_streaming(
         resume = Control(command="RESUME", reason="ok", source="sentinel", ts=datetime.now(UTC))
         await bus.publish(c.CONTROL, resume)
         await eventually(lambda: rp.producer.readiness() == (True, "ready"))
+
+
+async def test_before_the_open_the_chain_is_centred_on_the_first_index_ticks_and_resubscribed(
+    kite_sim_factory: Callable[..., KiteSim], redis_url: str
+) -> None:
+    from datetime import time as clock_time
+
+    sim = kite_sim_factory(start_time=clock_time(9, 14))  # no quote yet: nothing to centre on
+    settings = producer_settings(sim, redis_url)
+    async with running_producer(settings) as rp:
+        await seed_session(rp.redis, sim)
+        await eventually(lambda: rp.producer.readiness()[0], timeout=15)
+        assert set(rp.producer.subscription.symbols.values()) == {"NSE:NIFTY 50", "NSE:NIFTY BANK"}
+        assert any("no last price" in p for p in rp.producer.subscription.problems)
+        await asyncio.to_thread(sim.control.step, 70)  # the open: index ticks arrive
+        await eventually(lambda: len(rp.producer.subscription.symbols) == 12, timeout=10)
+        assert rp.producer.subscription.problems == ()
+        await eventually(lambda: rp.producer.readiness()[0], timeout=10)
+        await asyncio.sleep(0.5)
+        before = rp.producer.published
+        await asyncio.to_thread(sim.control.step, 5)
+        await eventually(lambda: rp.producer.published > before + 12)
+        ticks = await stream_ticks(rp.redis, settings.tick_partitions)
+        assert any(t.symbol.startswith("NFO:NIFTY") for t in ticks)
+        assert rp.metric("tradealgo_ticker_reconnects_total",
+                         {"connection": "c0", "reason": "resubscribe"}) == 1  # fmt: skip

@@ -59,7 +59,7 @@ class TickPublisher:
         self.metrics = metrics
         self.settings = settings
         self.parser = TickParser({})
-        self.last_tick_ns: dict[int, int] = {}
+        self.last_tick: dict[int, Tick] = {}  # per instrument: staleness, spot prices
         self.published = 0
         self.parsed = 0
         self.appender = ScriptedStreamAppender(
@@ -107,9 +107,9 @@ class TickPublisher:
             self.metrics.ticks_received.labels(name).inc(count)
         self.parsed += len(ticks)
         # Before the publish: staleness and the ClickHouse copy do not wait for Redis.
-        last = self.last_tick_ns
+        last = self.last_tick
         for tick in ticks:
-            last[tick.instrument_token] = tick.received_ns
+            last[tick.instrument_token] = tick
         if self.sink is not None and ticks:
             self.sink.add(ticks)
         return ticks

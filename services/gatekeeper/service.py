@@ -89,6 +89,9 @@ class Gatekeeper:
         self._feed: Any = None
         self._feed_token = ""
         self._background: set[asyncio.Task[None]] = set()
+        self._ticks_seen = 0
+        self._ticks_may_run = asyncio.Event()
+        self._ticks_may_run.set()
 
     # -- readiness ------------------------------------------------------------------------------
 
@@ -123,7 +126,7 @@ class Gatekeeper:
         self.desk = OrderDesk(
             s, self.state, self.redis_state, d.journal, d.bus, d.metrics, d.clock,
             d.broker if s.sends_to_broker() else None, paper,
-            DeskHooks(after_fill=self._after_fill, breaker_changed=self._breaker_changed),
+            DeskHooks(self._after_fill, self._breaker_changed, self._ticks_may_run.set),
         )  # fmt: skip
         self.desk.adopt(restored.entries)
         held = {e.order.plan.symbol for e in restored.entries}
@@ -270,10 +273,14 @@ class Gatekeeper:
 
     async def _decide(self, intent: OrderIntent, received_ns: int) -> None:
         async with self.decide_lock:
-            now = self.d.clock.now()
-            await self._prepare(intent, now)
-            decision = self.engine.evaluate(intent, self.state, now)
-            await self._handle(decision, received_ns, now)
+            self._ticks_may_run.clear()  # until the order is handed over (DeskHooks.sent)
+            try:
+                now = self.d.clock.now()
+                await self._prepare(intent, now)
+                decision = self.engine.evaluate(intent, self.state, now)
+                await self._handle(decision, received_ns, now)
+            finally:
+                self._ticks_may_run.set()
 
     async def _prepare(self, intent: OrderIntent, now: datetime) -> None:
         """Instruments (and an options intent's chain) the engine needs, loaded on demand."""
@@ -346,6 +353,12 @@ class Gatekeeper:
         if not isinstance(message, Tick):
             raise RejectedInput(f"{type(message).__name__} on a ticks stream")
         assert self.desk is not None
+        self._ticks_seen += 1
+        if self._ticks_seen % self.s.ticks_per_yield == 0:
+            # A batch of ticks never awaits on its own: let an intent that arrived go first,
+            # and wait while one is on its way to the broker (prices can wait a millisecond).
+            await asyncio.sleep(0)
+            await self._ticks_may_run.wait()
         now = self.d.clock.now()
         outcome = self.engine.on_tick(self.state, message, now)
         for order_id, update in self.desk.on_tick(message):

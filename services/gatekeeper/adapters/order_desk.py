@@ -56,10 +56,11 @@ logger = logging.getLogger(__name__)
 @dataclass
 class DeskHooks:
     """What the desk tells the service: a fill moved the book (check the kill switch), the
-    breaker changed state, an exit intent finished."""
+    breaker changed state, an order was just handed to the broker (the urgent part is over)."""
 
     after_fill: Callable[[datetime], Awaitable[None]]
     breaker_changed: Callable[[BreakerTransition, datetime], Awaitable[None]]
+    sent: Callable[[], None] = lambda: None
 
 
 class OrderDesk:
@@ -160,17 +161,20 @@ class OrderDesk:
         ]
         for entry in entries:
             self._index(entry)
-        await self.redis_state.record(now, entries, [intent.intent_id])
-        for entry in entries:
-            order = entry.order
-            event = order.to_event(f"{order.plan.order_id}:RECORDED:0")
+        events = [e.order.to_event(f"{e.order.plan.order_id}:RECORDED:0") for e in entries]
+        # One round trip before anything is sent: records, the decided id, the RECORDED events.
+        await self.redis_state.record(
+            now,
+            entries,
+            [intent.intent_id],
+            [(c.ORDER_EVENTS, event) for event in events],
+            self.s.stream_maxlen,
+        )
+        self.metrics.published(c.ORDER_EVENTS, len(events))
+        for entry, event in zip(entries, events, strict=True):
             self.journal.order(entry)
             self.journal.order_event(event)
             self.metrics.order_status(mode, "RECORDED")
-        await self.bus.publish_many(
-            c.ORDER_EVENTS,
-            [e.order.to_event(f"{e.order.plan.order_id}:RECORDED:0") for e in entries],
-        )
         for entry in entries:
             await self.send(entry.order.plan.order_id)
 
@@ -185,6 +189,7 @@ class OrderDesk:
             await asyncio.sleep(max(wait, 0.0005))
 
     def _observe_sent(self, entry: JournalEntry) -> None:
+        self.hooks.sent()
         now_ns = self.clock.time_ns()
         self._sent_ns[entry.order.plan.order_id] = now_ns
         if entry.intent_received_ns:

@@ -16,7 +16,7 @@ Keys (shared.constants):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +25,9 @@ from services.gatekeeper.order_journal import JournalEntry, decode_entry, encode
 from services.gatekeeper.risk.kill_switch import KillSwitchState
 from services.sentinel.checks import HaltState
 from shared import constants as c
+from shared.bus import entry_fields
 from shared.clock import to_ist
-from shared.messages import MessageError, OrderIntent, decode, encode
+from shared.messages import Message, MessageError, OrderIntent, decode, encode
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +95,20 @@ class RedisState:
         return c.GATEKEEPER_DECIDED_KEY.format(day=trading_day(now))
 
     async def record(
-        self, now: datetime, entries: Iterable[JournalEntry], decided: Iterable[str] = ()
+        self,
+        now: datetime,
+        entries: Iterable[JournalEntry],
+        decided: Iterable[str] = (),
+        events: Sequence[tuple[str, Message]] = (),
+        events_maxlen: int = 100_000,
     ) -> None:
-        """Write order records (and decided intent ids) in one MULTI: all or nothing."""
+        """Write order records, decided intent ids and stream events in ONE MULTI round trip:
+        all or nothing, and nothing about an order is published before its record exists."""
         orders_key, decided_key = self._orders_key(now), self._decided_key(now)
         mapping = {e.order.plan.order_id: encode_entry(e) for e in entries}
         ids = list(decided)
+        if not (ids or mapping or events):
+            return
         async with self.redis.pipeline(transaction=True) as pipe:
             if ids:
                 pipe.sadd(decided_key, *ids)
@@ -107,8 +116,10 @@ class RedisState:
             if mapping:
                 pipe.hset(orders_key, mapping=mapping)
                 pipe.expire(orders_key, self.ttl_s)
-            if ids or mapping:
-                await pipe.execute()
+            for stream, message in events:
+                fields = entry_fields(stream, message)
+                pipe.xadd(stream, fields, maxlen=events_maxlen, approximate=True)
+            await pipe.execute()
 
     async def decided(self, now: datetime) -> set[str]:
         return {_text(m) for m in await self.redis.smembers(self._decided_key(now))}

@@ -1,0 +1,344 @@
+"""Tick -> order-sent latency through the Gatekeeper at 10,000 ticks/s, against the Kite simulator.
+
+Set-up (every server real, each in its own process like in production):
+- Redis (shared.localservers), the Kite simulator (`python -m services.simulator`, clock paused
+  at 09:15 so its market is open), logged in and its instruments distributed as the Sentinel does;
+- a feeder process shaped like the Producer: every 10 ms a batch of 100 Tick messages over 200
+  instruments (10,000 ticks/s), each stamped `received_ns` when the batch is made, appended to the
+  partitioned ticks stream with one pipelined round trip; every 100 ms the batch's last tick is
+  the traded future's "candle-closing" tick and an OrderIntent carrying its `received_ns`
+  (`last_tick_received_ns`) follows it on the intents stream. The Consumer service is not in
+  this repository yet, so the feeder stands in for it (said in the JSON conditions): the figure
+  covers tick receipt -> intent -> Gatekeeper, not the Consumer's candle/strategy hop;
+- the Gatekeeper (this process) in paper mode against the simulator, reading every tick (MTM and
+  the kill switch on each) and every intent; its broker adapter is wrapped to timestamp the moment
+  an order is handed to it (the broker round trip itself excluded).
+Latency = hand-off time - the tick's received_ns, per order, with its parts: tick -> intent
+published (the feeder), -> intent received (Redis and the Gatekeeper's loop), -> order handed over
+(the Gatekeeper). Writes bench/results/pipeline.json.
+Usage: python bench/bench_pipeline.py [seconds]; BENCH_GATEKEEPER='{"ticks_per_yield": 8}'
+overrides Gatekeeper settings for an experiment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ROOT = Path(__file__).resolve().parents[1]
+TICKS_PER_S = 10_000
+BATCH_EVERY_S = 0.010
+INTENT_EVERY_BATCHES = 10  # 10 intents/s
+INSTRUMENTS = 200
+PARTITIONS = 4
+WARM_UP_S = 2.0
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+# -- the feeder (a separate process) ----------------------------------------------------------
+
+
+def feed(redis_url: str, symbol: str, token: int, price: float, wall_t0: float, seconds: float,
+         out: Any) -> None:  # fmt: skip
+    import redis
+
+    from shared import constants as c
+    from shared.bus import entry_fields
+    from shared.messages import OrderIntent, Tick
+    from tests.gatekeeper_support import TRADING_MORNING
+
+    client = redis.Redis.from_url(redis_url)
+    per_batch = int(TICKS_PER_S * BATCH_EVERY_S)
+    others = [(f"NFO:BENCH{i:03d}", 20_000_000 + i, 100.0 + i) for i in range(INSTRUMENTS - 1)]
+    sent_ticks, intents, n = 0, 0, 0
+    published: dict[str, int] = {}
+    start = time.monotonic()
+    next_at = start
+    while time.monotonic() - start < seconds:
+        now_wall = time.time()
+        exchange_ts = TRADING_MORNING + timedelta(seconds=now_wall - wall_t0)
+        received = time.time_ns()
+        batch = [
+            Tick(instrument_token=t, symbol=s, last_price=p, exchange_ts=exchange_ts,
+                 received_ns=received)
+            for s, t, p in (others[(n * per_batch + k) % len(others)] for k in range(per_batch - 1))
+        ]  # fmt: skip
+        closing = Tick(instrument_token=token, symbol=symbol, last_price=price,
+                       exchange_ts=exchange_ts, received_ns=received)  # fmt: skip
+        batch.append(closing)
+        pipe = client.pipeline(transaction=False)
+        for tick in batch:
+            stream = c.partitioned(c.TICKS, c.partition_of(tick.instrument_token, PARTITIONS))
+            fields: dict[Any, Any] = entry_fields(stream, tick)
+            pipe.xadd(stream, fields, maxlen=200_000, approximate=True)
+        pipe.execute()
+        sent_ticks += len(batch)
+        if n % INTENT_EVERY_BATCHES == 0:
+            intents += 1
+            intent_id = f"bench-{os.getpid()}-{intents}"
+            message = OrderIntent(
+                intent_id=intent_id, signal_id=intent_id, strategy="bench", symbol=symbol,
+                instrument_token=token, side="BUY" if intents % 2 else "SELL",
+                order_type="MARKET", reference_price=price, confidence=1.0, timeframe="minute",
+                candle_start=exchange_ts - timedelta(minutes=1), created_at=exchange_ts,
+                reason="bench", quantity=25, product="NRML", last_tick_received_ns=received,
+            )  # fmt: skip
+            intent_fields: dict[Any, Any] = entry_fields(c.INTENTS, message)
+            client.xadd(c.INTENTS, intent_fields)
+            published[intent_id] = time.time_ns()
+        n += 1
+        next_at += BATCH_EVERY_S
+        delay = next_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    elapsed = time.monotonic() - start
+    out.send({"ticks": sent_ticks, "intents": intents, "seconds": elapsed, "published": published})
+    client.close()
+
+
+# -- the simulator (a separate process) -------------------------------------------------------
+
+
+def start_simulator() -> tuple[subprocess.Popen[str], str, str]:
+    env = {
+        **os.environ,
+        "SIM_RATE_ORDERS_PER_S": "1000",
+        "SIM_ORDERS_PER_MINUTE": "100000",
+        "SIM_ORDERS_PER_DAY": "1000000",
+        "SIM_RATE_OTHER_PER_S": "1000",
+        "SIM_RATE_QUOTE_PER_S": "1000",
+        "SIM_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.simulator", "--rest-port", "0", "--ws-port", "0",
+         "--paused", "--log-level", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    rest = proc.stdout.readline().split(": ", 1)[1].strip()
+    ws = proc.stdout.readline().split(": ", 1)[1].strip()
+    return proc, rest, ws
+
+
+# -- the Gatekeeper (this process) ------------------------------------------------------------
+
+
+class HandOffTimer:
+    """The broker adapter, timestamping when each order is handed to it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.handed: dict[str, int] = {}
+
+    async def place(self, params: dict[str, Any]) -> str:
+        self.handed[str(params["tag"])] = time.time_ns()
+        result: str = await self.inner.place(params)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class BenchClock:
+    """The trading morning, advancing with the wall clock shared with the feeder."""
+
+    def __init__(self, wall_t0: float) -> None:
+        from tests.gatekeeper_support import TRADING_MORNING
+
+        self.start, self.wall_t0 = TRADING_MORNING, wall_t0
+
+    def now(self) -> Any:
+        return self.start + timedelta(seconds=time.time() - self.wall_t0)
+
+    def time_ns(self) -> int:
+        return time.time_ns()
+
+
+async def run(seconds: float) -> dict[str, Any]:
+    from prometheus_client import CollectorRegistry
+
+    from services.gatekeeper.__main__ import build_broker, build_gatekeeper
+    from services.gatekeeper.adapters.metrics import GatekeeperMetrics
+    from services.gatekeeper.order_journal import decode_entry
+    from services.simulator.settings import SimulatorSettings
+    from shared import constants as c
+    from shared.bus import StreamBus, redis_client
+    from shared.calendar import load_calendar
+    from shared.localservers import RedisServer
+    from tests.gatekeeper_support import MemoryJournal, gk_settings
+    from tests.integration.feed_harness import seed_session
+    from tests.sim_fixtures import KiteSim, SimControl
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    redis_server = RedisServer(workdir / "redis").start()
+    sim_proc, rest, ws = start_simulator()
+    try:
+        defaults = SimulatorSettings(_env_file=None)
+        sim = KiteSim(None, SimControl(rest), rest, ws, defaults.api_key,  # type: ignore[arg-type]
+                      defaults.api_secret.get_secret_value(), defaults.user_id,
+                      defaults.password.get_secret_value(),
+                      defaults.totp_secret.get_secret_value())  # fmt: skip
+        redis = redis_client(redis_server.url)
+        await seed_session(redis, sim)
+        kite = sim.kite()
+        rows = await asyncio.to_thread(kite.instruments, "NFO")
+        future = min(
+            (r for r in rows if r["instrument_type"] == "FUT" and r["name"] == "NIFTY"),
+            key=lambda r: r["expiry"],
+        )
+        symbol, token = f"NFO:{future['tradingsymbol']}", int(future["instrument_token"])
+        price = float((await asyncio.to_thread(kite.ltp, [symbol]))[symbol]["last_price"])
+
+        wall_t0 = time.time()
+        clock = BenchClock(wall_t0)
+        settings = gk_settings(
+            redis_server.url, mode="paper", paper_fills="simulator", api_key=sim.api_key,
+            kite_api_root=rest, kite_ws_root=ws, capital=1e8, max_capital_per_trade_pct=100.0,
+            max_position_pct=100.0, tick_partitions=PARTITIONS, orders_per_second=50.0,
+            orders_burst=10, broker_orders_per_second=50, broker_orders_per_minute=100_000,
+            broker_orders_per_day=1_000_000, order_poll_interval_s=1.0, log_level="WARNING",
+            **json.loads(os.environ.get("BENCH_GATEKEEPER", "{}")),
+        )  # fmt: skip
+        metrics = GatekeeperMetrics(CollectorRegistry())
+        bus = StreamBus(redis, service="bench", maxlen=10_000)
+        timer = HandOffTimer(build_broker(settings, redis, bus, clock, metrics))
+        service, _ = build_gatekeeper(
+            settings, redis, metrics, MemoryJournal(), _NullAlerter(), clock,
+            load_calendar().is_market_open, broker=timer,
+        )  # fmt: skip
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        while service.starting:  # noqa: ASYNC110 (the service exposes a reason, not an event)
+            await asyncio.sleep(0.05)
+
+        receiver, sender = multiprocessing.Pipe(duplex=False)
+        feeder = multiprocessing.get_context("spawn").Process(
+            target=feed, args=(redis_server.url, symbol, token, price, wall_t0, seconds, sender)
+        )
+        started = time.monotonic()
+        feeder.start()
+        fed = await asyncio.to_thread(receiver.recv)
+        feeder.join()
+        await asyncio.sleep(1.0)  # the last intents
+        consumed = sum(
+            metrics.registry.get_sample_value(
+                "tradealgo_messages_consumed_total",
+                {"service": "gatekeeper", "stream": c.partitioned(c.TICKS, p)},
+            )
+            or 0.0
+            for p in range(PARTITIONS)
+        )
+        stop.set()
+        await task
+        records = await redis.hgetall(c.GATEKEEPER_ORDERS_KEY.format(day="2024-08-20"))
+        samples_ms: list[float] = []
+        inside_ms: list[float] = []
+        feeder_ms: list[float] = []
+        transit_ms: list[float] = []
+        for value in records.values():
+            entry = decode_entry(value)
+            handed = timer.handed.get(entry.order.plan.tag)
+            if handed is None or not entry.tick_received_ns:
+                continue
+            if (entry.tick_received_ns / 1e9) - wall_t0 < WARM_UP_S:
+                continue
+            samples_ms.append((handed - entry.tick_received_ns) / 1e6)
+            inside_ms.append((handed - entry.intent_received_ns) / 1e6)
+            out_at = fed["published"].get(entry.order.plan.intent_id)
+            if out_at:
+                feeder_ms.append((out_at - entry.tick_received_ns) / 1e6)
+                transit_ms.append((entry.intent_received_ns - out_at) / 1e6)
+        await redis.aclose()
+        elapsed = time.monotonic() - started
+    finally:
+        sim_proc.terminate()
+        sim_proc.wait(10)
+        redis_server.stop()
+    return {
+        "samples_ms": samples_ms,
+        "inside_ms": inside_ms,
+        "feeder_ms": feeder_ms,
+        "transit_ms": transit_ms,
+        "fed": fed,
+        "consumed_ticks": consumed,
+        "elapsed_s": elapsed,
+    }
+
+
+class _NullAlerter:
+    async def send(self, alert: Any) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def main() -> None:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
+    result = asyncio.run(run(seconds))
+    samples = result["samples_ms"]
+    fed = result["fed"]
+    if len(samples) < 20:
+        raise SystemExit(f"too few orders measured: {len(samples)}")
+    figures = {
+        "tick_to_order_p50_ms": round(_percentile(samples, 50), 3),
+        "tick_to_order_p99_ms": round(_percentile(samples, 99), 3),
+        "tick_to_order_max_ms": round(max(samples), 3),
+        "tick_to_order_mean_ms": round(statistics.fmean(samples), 3),
+        "ticks_per_s": round(fed["ticks"] / fed["seconds"]),
+        "gatekeeper_ticks_consumed_per_s": round(result["consumed_ticks"] / fed["seconds"]),
+        "orders_measured": len(samples),
+        "intent_received_to_order_p50_ms": round(_percentile(result["inside_ms"], 50), 3),
+        "intent_received_to_order_p99_ms": round(_percentile(result["inside_ms"], 99), 3),
+        "tick_to_intent_published_p50_ms": round(_percentile(result["feeder_ms"], 50), 3),
+        "intent_published_to_received_p50_ms": round(_percentile(result["transit_ms"], 50), 3),
+        "intent_published_to_received_p99_ms": round(_percentile(result["transit_ms"], 99), 3),
+    }
+    load = os.getloadavg()
+    report = {
+        "name": "pipeline",
+        "figures": figures,
+        "conditions": {
+            "path": "Producer-shaped feeder (ticks + intents; the Consumer service does not exist "
+            "yet, so each intent carries its candle-closing tick's received_ns directly) -> "
+            "Redis Streams -> Gatekeeper (XREADGROUP, risk engine, Redis MULTI record, order "
+            "events) -> hand-off to the Kite adapter (broker round trip excluded)",
+            "mode": "paper against the Kite simulator (separate process, loopback)",
+            "ticks_per_s_target": TICKS_PER_S,
+            "instruments": INSTRUMENTS,
+            "tick_partitions": PARTITIONS,
+            "intents_per_s": round(fed["intents"] / fed["seconds"], 1),
+            "seconds": round(fed["seconds"], 1),
+            "warm_up_s": WARM_UP_S,
+            "journal": "in-memory (the ClickHouse writer, shared.store, is not in the repository"
+            " yet)",
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_avg_1m_at_end": round(load[0], 2),
+        },
+    }
+    out = ROOT / "bench" / "results" / "pipeline.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

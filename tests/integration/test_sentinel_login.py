@@ -222,3 +222,19 @@ async def test_the_sentinel_adopts_a_token_from_redis_on_restart_without_logging
         assert await text(rs.redis, c.ACCESS_TOKEN_KEY) == token
     assert counts == {"password": 0, "twofa": 0}
     assert time.monotonic() - started < 30
+
+
+async def test_the_sentinel_notices_a_dead_token_by_itself_and_replaces_it(
+    kite_sim: KiteSim, redis_url: str
+) -> None:
+    settings = sentinel_settings(kite_sim, redis_url, token_validate_interval_s=0.5)
+    async with running_sentinel(settings) as rs:
+        await eventually(lambda: rs.metric("tradealgo_token_valid") == 1)
+        old = await text(rs.redis, c.ACCESS_TOKEN_KEY)
+        await asyncio.to_thread(kite_sim.control.faults, expire_token=True)
+        await eventually(lambda: rs.metric("tradealgo_logins_total", {"outcome": "success"}) == 2)
+        new = await text(rs.redis, c.ACCESS_TOKEN_KEY)
+        events = [(e.kind, e.token_fingerprint) for e in await session_events(rs.redis)]
+    assert new != old
+    assert ("EXPIRED", token_fingerprint(old)) in events  # announced before the new LOGIN
+    assert events[-1] == ("LOGIN", token_fingerprint(new))

@@ -160,3 +160,46 @@ async def test_a_lost_reply_is_looked_up_by_tag_and_adopted_not_sent_again(
 async def _ends_complete(statuses: Callable[[], Any]) -> bool:
     found = await statuses()
     return bool(found) and found[-1] == "COMPLETE"
+
+
+async def test_differences_with_the_broker_at_start_are_reported_and_halt_new_entries(
+    redis_url: str, kite_sim: KiteSim
+) -> None:
+    clock = TradingClock()
+    token = await seed_simulator_session(redis_url, kite_sim)
+    symbol, instrument, ltp = await simulator_future(kite_sim)
+    kite = kite_sim.kite(token)
+    exchange, tradingsymbol = symbol.split(":", 1)
+    await asyncio.to_thread(  # someone traded by hand: an order and a position we never made
+        kite.place_order,
+        variety="regular",
+        exchange=exchange,
+        tradingsymbol=tradingsymbol,
+        transaction_type="BUY",
+        quantity=25,
+        product="NRML",
+        order_type="MARKET",
+        market_protection=-1,
+    )
+    settings = simulator_settings(kite_sim, redis_url)
+    async with running_gatekeeper(settings, MemoryJournal(), clock=clock) as gk:
+        kinds = {
+            e.reason.split(":", 1)[0] for e in await gk.risk_events() if e.kind == "RECONCILIATION"
+        }
+        assert kinds == {"EXTERNAL_ORDER", "POSITION_MISMATCH"}
+        for kind in kinds:
+            labels = {"kind": kind}
+            assert gk.metric("tradealgo_reconciliation_differences_total", labels) == 1
+        ready, why = gk.service.readiness()
+        assert not ready and "reconciliation differences" in why
+        await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
+        entry = intent(symbol, instrument, ltp, clock.now(), quantity=25, product="NRML")
+        await gk.publish_intent(entry)
+
+        async def denied() -> bool:
+            return any(
+                e.kind == "DENIED" and e.intent_id == entry.intent_id and "halted" in e.reason
+                for e in await gk.risk_events()
+            )
+
+        await eventually(denied)

@@ -165,7 +165,7 @@ TRADING = (
         width=6,
     ),
     Panel(
-        "Fills today",
+        "Fills (last 24 h)",
         (('sum(increase(tradealgo_orders_total{status="COMPLETE"}[1d]))', "fills"),),
         kind="stat",
         width=6,

@@ -121,7 +121,9 @@ def test_a_service_user_is_refused_other_keys_and_dangerous_commands(
     r.close()
 
 
-def test_only_the_ops_user_reads_server_info_for_the_runbook(server: subprocess.Popen[bytes]) -> None:
+def test_only_the_ops_user_reads_server_info_for_the_runbook(
+    server: subprocess.Popen[bytes],
+) -> None:
     ops = client(server, "ops", PASSWORDS["ops"])
     assert ops.info("persistence")["aof_enabled"] == 1
     ops.close()

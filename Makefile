@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install test unit lint format run bench clean
+.PHONY: help install tools test unit lint format run bench clean
 
 help:
 	@echo "make run    - run the whole system locally (simulator replaying real NSE data, paper mode)"
@@ -31,6 +31,10 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
+# promtool and amtool (from Debian's packages, binaries only) for the deploy/ checks.
+tools: $(STAMP)
+	@deploy/tools/ensure-prometheus-tools.sh $(VENV)/bin
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check shared services tests bench
 	$(VENV)/bin/ruff format --check shared services tests bench
@@ -40,8 +44,8 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix shared services tests bench
 	$(VENV)/bin/ruff format shared services tests bench
 
-test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: lint tools
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import itertools
 import json
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry
 
 from services.gatekeeper.__main__ import build_gatekeeper
+from services.gatekeeper.adapters.clickhouse_journal import clickhouse_journal
 from services.gatekeeper.adapters.journal import Journal
 from services.gatekeeper.adapters.kite_broker import Broker
 from services.gatekeeper.adapters.metrics import GatekeeperMetrics
@@ -63,10 +65,33 @@ class RecordingAlerter:
         return None
 
 
-def gk_settings(redis_url: str, **overrides: Any) -> GatekeeperSettings:
+@dataclass(frozen=True)
+class Store:
+    """Where the test ClickHouse database is (fixtures clickhouse_server, clickhouse_db)."""
+
+    host: str
+    port: int
+    database: str
+
+    @classmethod
+    def of(cls, server: Any, database: str) -> Store:
+        return cls(server.host, server.port, database)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        from clickhouse_driver import Client
+
+        client = Client(host=self.host, port=self.port, database=self.database)
+        try:
+            return list(client.execute(sql))
+        finally:
+            client.disconnect()
+
+
+def gk_settings(redis_url: str, store: Store | None = None, **overrides: Any) -> GatekeeperSettings:
     """Short intervals for tests; everything else at its default unless overridden."""
     values: dict[str, Any] = {
         "redis_url": redis_url,
+        "spool_dir": tempfile.mkdtemp(prefix="gk-spool-"),
         "metrics_port": 0,
         "capital": 1_000_000.0,
         "tick_partitions": 2,
@@ -77,8 +102,13 @@ def gk_settings(redis_url: str, **overrides: Any) -> GatekeeperSettings:
         "recovery_delay_s": 0.1,
         "max_quote_age_s": 30.0,
         "max_signal_age_s": 30.0,
-        "spool_dir": "",
     }
+    if store is not None:
+        values |= {
+            "clickhouse_host": store.host,
+            "clickhouse_port": store.port,
+            "clickhouse_database": store.database,
+        }
     values.update(overrides)
     return GatekeeperSettings(_env_file=None, **values)
 
@@ -201,31 +231,37 @@ class RunningGatekeeper:
 @contextlib.asynccontextmanager
 async def running_gatekeeper(
     settings: GatekeeperSettings,
-    journal: Journal,
+    journal: Journal | None = None,
     *,
     clock: TradingClock | None = None,
     broker: Broker | None = None,
     websocket: bool = True,
     wait_started: bool = True,
 ) -> AsyncIterator[RunningGatekeeper]:
-    """The service in a task; stopped (gracefully) at the end unless the test crashed it."""
+    """The service in a task (its journal: ClickHouse at the settings' address unless given);
+    stopped gracefully at the end unless the test crashed it."""
     redis = redis_client(settings.redis_url)
     metrics = GatekeeperMetrics(CollectorRegistry())
     alerter = RecordingAlerter()
+    clock = clock or TradingClock()
+    if journal is None:
+        journal = await asyncio.to_thread(clickhouse_journal, settings, clock, metrics)
     service, bus = build_gatekeeper(
         settings,
         redis,
         metrics,
         journal,
         alerter,
-        clock or TradingClock(),
+        clock,
         load_calendar().is_market_open,
         broker=broker,
         websocket=websocket,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop), name="test-gatekeeper")
-    running = RunningGatekeeper(service, metrics, alerter, redis, bus, stop, task, settings)
+    running = RunningGatekeeper(
+        service, metrics, alerter, redis, bus, stop, task, settings, {"journal": journal}
+    )
     try:
         if wait_started:
             deadline = time.monotonic() + 20
@@ -250,18 +286,15 @@ async def seed_instruments(redis: Any, rows: dict[str, str]) -> None:
 
 
 class MemoryJournal:
-    """The Journal seam kept in memory (for the unit-speed loop tests and the bench)."""
+    """The Journal seam kept in memory (the pipeline bench without ClickHouse)."""
 
     def __init__(self) -> None:
-        self.intents: list[tuple[str, str, str]] = []
         self.orders: list[Any] = []
         self.events: list[OrderEvent] = []
         self.risk: list[RiskEvent] = []
         self.positions: list[tuple[str, int]] = []
-        self.closed = False
-
-    def intent(self, intent: OrderIntent, decision: str, reason: str, now: datetime) -> None:
-        self.intents.append((intent.intent_id, decision, reason))
+        self.chains: list[str] = []
+        self.letters: list[Any] = []
 
     def order(self, entry: Any) -> None:
         self.orders.append(entry)
@@ -275,11 +308,19 @@ class MemoryJournal:
     def position(self, position: Any, mode: str, now: datetime) -> None:
         self.positions.append((position.symbol, position.quantity))
 
-    async def decided_intents(self, since: datetime) -> set[str]:
-        return {i for i, decision, _ in self.intents if decision != "QUEUED"}
+    def options_chain(self, underlying: str, price: float, quotes: Any, ts: datetime) -> None:
+        self.chains.append(underlying)
 
-    async def close(self) -> None:
-        self.closed = True
+    def dead_letter(self, letter: Any) -> None:
+        self.letters.append(letter)
+
+    async def decided_intents(self, since: datetime) -> set[str]:
+        return {o.order.plan.intent_id for o in self.orders} | {
+            r.intent_id for r in self.risk if r.kind == "DENIED" and r.intent_id
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await stop.wait()
 
 
 def assert_loopback(root: str) -> None:
@@ -289,7 +330,7 @@ def assert_loopback(root: str) -> None:
 
 
 def simulator_settings(
-    sim: Any, redis_url: str, mode: str = "live", **overrides: Any
+    sim: Any, redis_url: str, store: Store | None, mode: str = "live", **overrides: Any
 ) -> GatekeeperSettings:
     """Live (or paper) against the simulator; the roots are asserted to be loopback."""
     assert_loopback(sim.rest_root)
@@ -308,7 +349,7 @@ def simulator_settings(
     if mode == "paper":
         values["paper_fills"] = "simulator"
     values.update(overrides)
-    settings = gk_settings(redis_url, **values)
+    settings = gk_settings(redis_url, store, **values)
     assert_loopback(settings.kite_api_root)
     return settings
 

@@ -87,6 +87,7 @@ def build_gatekeeper(
         maxlen=settings.stream_maxlen,
         retry=RetryPolicy(),
         metrics=metrics,
+        on_dead_letter=journal.dead_letter,
     )
     kite = broker if broker is not None else build_broker(settings, redis, bus, clock, metrics)
     if settings.sends_to_broker() and kite is None:
@@ -124,7 +125,7 @@ async def serve(settings: GatekeeperSettings) -> int:
     metrics = GatekeeperMetrics(registry)
     redis = redis_client(settings.redis_url)
     alerter = build_alerter(settings, SERVICE, clock, metrics)
-    journal = clickhouse_journal(settings, metrics)
+    journal = await asyncio.to_thread(clickhouse_journal, settings, clock, metrics)
     calendar = load_calendar(settings.market_calendar_path or None)
     service, _ = build_gatekeeper(
         settings, redis, metrics, journal, alerter, clock, calendar.is_market_open

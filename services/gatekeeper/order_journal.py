@@ -28,6 +28,7 @@ class JournalEntry:
     recorded_at: datetime
     intent_received_ns: int = 0  # when the intent reached us (latency of later stages)
     tick_received_ns: int = 0  # the Producer receive time behind the intent (0: unknown)
+    strategy: str = ""  # the intent's strategy (ClickHouse `orders.strategy`)
 
 
 _encoder = msgspec.json.Encoder()

@@ -191,8 +191,10 @@ class Gatekeeper:
         # Read from where the streams stood when the process began: nothing published while it
         # restored and reconciled is missed (a HALT in that window, the first prices).
         heads = await self._heads([*ticks, *control])
+        journal_stop = asyncio.Event()
+        journal = asyncio.ensure_future(d.journal.run(journal_stop))
         if not await self.start(stop):
-            await self._shutdown([])
+            await self._shutdown([], journal_stop, journal)
             return
         options = ConsumeOptions(
             count=s.intent_read_count, block_ms=500, reclaim_idle_ms=s.reclaim_idle_ms
@@ -217,7 +219,7 @@ class Gatekeeper:
                     raise task.exception()  # type: ignore[misc]
         finally:
             stop.set()
-            await self._shutdown([*tasks, waiter])
+            await self._shutdown([*tasks, waiter], journal_stop, journal)
 
     async def _heads(self, streams: list[str]) -> dict[str, str]:
         heads = {}
@@ -227,10 +229,16 @@ class Gatekeeper:
             heads[stream] = raw.decode() if isinstance(raw, bytes) else str(raw)
         return heads
 
-    async def _shutdown(self, tasks: list[asyncio.Future[Any]]) -> None:
-        _done, pending = await asyncio.wait(tasks, timeout=3.0)
-        for task in pending:
-            task.cancel()
+    async def _shutdown(
+        self,
+        tasks: list[asyncio.Future[Any]],
+        journal_stop: asyncio.Event,
+        journal: asyncio.Future[None],
+    ) -> None:
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=3.0)
+            for task in pending:
+                task.cancel()
         for task in [*tasks, *self._background]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -238,7 +246,12 @@ class Gatekeeper:
             self._feed.close()
         if self.desk is not None:
             await self.desk.close()
-        await self.d.journal.close()
+        # Last: every row written above is flushed (or spooled) before the process ends.
+        journal_stop.set()
+        try:
+            await journal
+        except Exception:
+            logger.exception("the ClickHouse journal failed at shutdown")
         self.d.metrics.stopped()
         logger.info("Gatekeeper stopped")
 
@@ -305,13 +318,14 @@ class Gatekeeper:
         self.state.instruments.update(infos)
         if built is not None:
             self.state.chains[name] = built
+            spot = quote.last_price if quote else intent.reference_price
+            self.d.journal.options_chain(name, spot, built.quotes, now)
         logger.info("option chain %s: %s", name, how)
 
     async def _handle(self, decision: Decision, received_ns: int, now: datetime) -> None:
         d, intent = self.d, decision.intent
         if isinstance(decision, Approved):
             d.metrics.intents.labels("approved").inc()
-            d.journal.intent(intent, "APPROVED", "; ".join(decision.reasons), now)
             assert self.desk is not None
             await self.desk.submit(decision, received_ns, now)
         elif isinstance(decision, Denied) and decision.duplicate:
@@ -320,12 +334,10 @@ class Gatekeeper:
         elif isinstance(decision, Denied):
             d.metrics.intents.labels("denied").inc()
             d.metrics.denied(decision.reasons)
-            d.journal.intent(intent, "DENIED", decision.reason, now)
             await self.redis_state.record(now, [], [intent.intent_id])
             await self._risk(risk_event(decision, f"{intent.intent_id}:denied", now))
         elif isinstance(decision, Queued):
             d.metrics.intents.labels("queued").inc()
-            d.journal.intent(intent, "QUEUED", decision.reason, now)
             await self.redis_state.queue(intent)
             await self._risk(risk_event(decision, f"{intent.intent_id}:queued", now))
             self._drain_wake.set()

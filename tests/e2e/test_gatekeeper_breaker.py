@@ -5,13 +5,14 @@ accepts closes it."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from shared.messages import RiskEvent
 from tests.gatekeeper_support import (
-    MemoryJournal,
     RunningGatekeeper,
+    Store,
     TradingClock,
     intent,
     running_gatekeeper,
@@ -39,13 +40,14 @@ async def _event(gk: RunningGatekeeper, intent_id: str, kind: str) -> RiskEvent 
 
 
 async def test_five_rejections_open_the_breaker_and_an_accepted_probe_closes_it(
-    redis_url: str, kite_sim: KiteSim
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str, kite_sim: KiteSim
 ) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
     await seed_simulator_session(redis_url, kite_sim)
     symbol, instrument, ltp = await simulator_future(kite_sim)
-    settings = simulator_settings(kite_sim, redis_url, breaker_cooldown_s=COOL_DOWN_S)
-    async with running_gatekeeper(settings, MemoryJournal(), clock=clock) as gk:
+    settings = simulator_settings(kite_sim, redis_url, store, breaker_cooldown_s=COOL_DOWN_S)
+    async with running_gatekeeper(settings, clock=clock) as gk:
         await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
         await eventually(lambda: symbol in gk.service.state.quotes)
         await asyncio.to_thread(kite_sim.control.faults, reject_orders=5)

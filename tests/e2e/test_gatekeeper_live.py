@@ -13,8 +13,8 @@ import pytest
 
 from shared.messages import OrderEvent
 from tests.gatekeeper_support import (
-    MemoryJournal,
     RunningGatekeeper,
+    Store,
     TradingClock,
     broker_orders_with_tag,
     intent,
@@ -38,15 +38,18 @@ def _events_of(gk: RunningGatekeeper, intent_id: str) -> Callable[[], Any]:
 
 
 async def test_live_mode_partial_fill_completion_and_a_rejection_against_the_simulator(
-    redis_url: str, kite_sim_factory: Callable[..., KiteSim]
+    redis_url: str,
+    clickhouse_server: Any,
+    clickhouse_db: str,
+    kite_sim_factory: Callable[..., KiteSim],
 ) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     # One lot per depth level: 5 lots rest on the ask side, so a 10-lot order fills partly.
     sim = kite_sim_factory(depth_max_lots_per_level=1)
     clock = TradingClock()
-    settings = simulator_settings(sim, redis_url, mode="live")
-    journal = MemoryJournal()
+    settings = simulator_settings(sim, redis_url, store, mode="live")
     token = await seed_simulator_session(redis_url, sim)
-    async with running_gatekeeper(settings, journal, clock=clock) as gk:
+    async with running_gatekeeper(settings, clock=clock) as gk:
         symbol, instrument, ltp = await simulator_future(sim)
         await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
         await eventually(lambda: symbol in gk.service.state.quotes)
@@ -95,13 +98,14 @@ async def test_live_mode_partial_fill_completion_and_a_rejection_against_the_sim
 
 
 async def test_paper_mode_against_the_simulator_fills_there_and_tracks_the_position(
-    redis_url: str, kite_sim: KiteSim
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str, kite_sim: KiteSim
 ) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
-    settings = simulator_settings(kite_sim, redis_url, mode="paper")
+    settings = simulator_settings(kite_sim, redis_url, store, mode="paper")
     assert settings.paper_source() == "simulator"
     token = await seed_simulator_session(redis_url, kite_sim)
-    async with running_gatekeeper(settings, MemoryJournal(), clock=clock) as gk:
+    async with running_gatekeeper(settings, clock=clock) as gk:
         symbol, instrument, ltp = await simulator_future(kite_sim)
         await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
         await eventually(lambda: symbol in gk.service.state.quotes)

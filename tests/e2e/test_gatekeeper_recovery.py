@@ -19,7 +19,7 @@ from services.gatekeeper.orders import order_tag
 from shared import constants as c
 from shared.bus import StreamBus, redis_client
 from tests.gatekeeper_support import (
-    MemoryJournal,
+    Store,
     TradingClock,
     broker_orders_with_tag,
     intent,
@@ -67,13 +67,14 @@ async def _kite_broker(settings: Any, redis_url: str) -> AsyncIterator[Any]:
 
 
 async def test_a_crash_after_place_order_and_a_restart_places_nothing_twice(
-    redis_url: str, kite_sim: KiteSim
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str, kite_sim: KiteSim
 ) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
     token = await seed_simulator_session(redis_url, kite_sim)
     symbol, instrument, ltp = await simulator_future(kite_sim)
     # The first process must not learn of the order by any other way before it dies.
-    settings = simulator_settings(kite_sim, redis_url, order_poll_interval_s=60.0)
+    settings = simulator_settings(kite_sim, redis_url, store, order_poll_interval_s=60.0)
     hang = asyncio.Event()
     order = intent(symbol, instrument, ltp, clock.now(), quantity=25, product="NRML")
     tag = order_tag(order.intent_id, 1)
@@ -82,7 +83,6 @@ async def test_a_crash_after_place_order_and_a_restart_places_nothing_twice(
         _kite_broker(settings, redis_url) as kite,
         running_gatekeeper(
             settings,
-            MemoryJournal(),
             clock=clock,
             broker=(crashing := _Wrapped(kite, lambda _: hang.wait())),
             websocket=False,
@@ -99,8 +99,8 @@ async def test_a_crash_after_place_order_and_a_restart_places_nothing_twice(
         assert len(records) == 1 and b'"RECORDED"' in next(iter(records.values()))
     assert len(await broker_orders_with_tag(kite_sim, token, tag)) == 1
 
-    restarted = simulator_settings(kite_sim, redis_url)
-    async with running_gatekeeper(restarted, MemoryJournal(), clock=clock) as gk:
+    restarted = simulator_settings(kite_sim, redis_url, store)
+    async with running_gatekeeper(restarted, clock=clock) as gk:
         # Recovery found the order under its tag and adopted it; the redelivered intent is a
         # duplicate; nothing was placed again.
         desk = gk.service.desk
@@ -122,12 +122,13 @@ async def test_a_crash_after_place_order_and_a_restart_places_nothing_twice(
 
 
 async def test_a_lost_reply_is_looked_up_by_tag_and_adopted_not_sent_again(
-    redis_url: str, kite_sim: KiteSim
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str, kite_sim: KiteSim
 ) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
     token = await seed_simulator_session(redis_url, kite_sim)
     symbol, instrument, ltp = await simulator_future(kite_sim)
-    settings = simulator_settings(kite_sim, redis_url, order_poll_interval_s=60.0)
+    settings = simulator_settings(kite_sim, redis_url, store, order_poll_interval_s=60.0)
 
     async def reply_lost(_: str) -> None:
         raise BrokerUnavailable("place_order: ReadTimeout: the reply never came")
@@ -137,7 +138,6 @@ async def test_a_lost_reply_is_looked_up_by_tag_and_adopted_not_sent_again(
         _kite_broker(settings, redis_url) as kite,
         running_gatekeeper(
             settings,
-            MemoryJournal(),
             clock=clock,
             broker=(lossy := _Wrapped(kite, reply_lost)),
             websocket=False,
@@ -163,8 +163,9 @@ async def _ends_complete(statuses: Callable[[], Any]) -> bool:
 
 
 async def test_differences_with_the_broker_at_start_are_reported_and_halt_new_entries(
-    redis_url: str, kite_sim: KiteSim
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str, kite_sim: KiteSim
 ) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
     token = await seed_simulator_session(redis_url, kite_sim)
     symbol, instrument, ltp = await simulator_future(kite_sim)
@@ -181,8 +182,8 @@ async def test_differences_with_the_broker_at_start_are_reported_and_halt_new_en
         order_type="MARKET",
         market_protection=-1,
     )
-    settings = simulator_settings(kite_sim, redis_url)
-    async with running_gatekeeper(settings, MemoryJournal(), clock=clock) as gk:
+    settings = simulator_settings(kite_sim, redis_url, store)
+    async with running_gatekeeper(settings, clock=clock) as gk:
         kinds = {
             e.reason.split(":", 1)[0] for e in await gk.risk_events() if e.kind == "RECONCILIATION"
         }

@@ -4,6 +4,8 @@ decided twice."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from services.sentinel.checks import halt_hash
@@ -11,8 +13,8 @@ from shared import constants as c
 from shared.bus import DeadLetter, parse_dead_letter
 from shared.messages import Control
 from tests.gatekeeper_support import (
-    MemoryJournal,
     RunningGatekeeper,
+    Store,
     TradingClock,
     gk_settings,
     instrument_row,
@@ -46,9 +48,12 @@ async def _decision(gk: RunningGatekeeper, intent_id: str) -> str | None:
 
 async def test_a_malformed_intent_is_dead_lettered_with_its_reason_and_counted(
     redis_url: str,
+    clickhouse_server: Any,
+    clickhouse_db: str,
 ) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
-    async with running_gatekeeper(gk_settings(redis_url), MemoryJournal(), clock=clock) as gk:
+    async with running_gatekeeper(gk_settings(redis_url, store), clock=clock) as gk:
         await _priced(gk, clock)
         bad = intent("INFY", INFY_TOKEN, float("nan"), clock.now())
         await gk.publish_intent(bad)
@@ -70,10 +75,13 @@ async def test_a_malformed_intent_is_dead_lettered_with_its_reason_and_counted(
         assert await eventually(lambda: _decision(gk, good.intent_id)) == "LOGGED"
 
 
-async def test_a_halt_stops_entries_but_exits_still_go_out(redis_url: str) -> None:
+async def test_a_halt_stops_entries_but_exits_still_go_out(
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str
+) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
-    settings = gk_settings(redis_url, mode="paper", paper_fills="local")
-    async with running_gatekeeper(settings, MemoryJournal(), clock=clock) as gk:
+    settings = gk_settings(redis_url, store, mode="paper", paper_fills="local")
+    async with running_gatekeeper(settings, clock=clock) as gk:
         await _priced(gk, clock)
         entry = intent(INFY, INFY_TOKEN, 1500.0, clock.now(), quantity=10)
         await gk.publish_intent(entry)
@@ -102,10 +110,13 @@ async def test_a_halt_stops_entries_but_exits_still_go_out(redis_url: str) -> No
         await eventually(lambda: gk.service.state.book.quantity(INFY) == 0)
 
 
-async def test_the_monitor_exits_a_position_at_its_stop_loss(redis_url: str) -> None:
+async def test_the_monitor_exits_a_position_at_its_stop_loss(
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str
+) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
-    settings = gk_settings(redis_url, mode="paper", paper_fills="local")
-    async with running_gatekeeper(settings, MemoryJournal(), clock=clock) as gk:
+    settings = gk_settings(redis_url, store, mode="paper", paper_fills="local")
+    async with running_gatekeeper(settings, clock=clock) as gk:
         await _priced(gk, clock)
         entry = intent(INFY, INFY_TOKEN, 1500.0, clock.now(), quantity=10, stop_loss=1480.0)
         await gk.publish_intent(entry)
@@ -126,9 +137,12 @@ async def test_the_monitor_exits_a_position_at_its_stop_loss(redis_url: str) -> 
         assert position is not None and position.realised_pnl < 0
 
 
-async def test_an_intent_delivered_twice_is_decided_once(redis_url: str) -> None:
+async def test_an_intent_delivered_twice_is_decided_once(
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str
+) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
-    async with running_gatekeeper(gk_settings(redis_url), MemoryJournal(), clock=clock) as gk:
+    async with running_gatekeeper(gk_settings(redis_url, store), clock=clock) as gk:
         await _priced(gk, clock)
         once = intent(INFY, INFY_TOKEN, 1500.0, clock.now(), quantity=1)
         await gk.publish_intent(once)

@@ -7,18 +7,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from services.cli.main import main as cli
 from services.gatekeeper.risk.kill_switch import KillSwitchState
+from services.gatekeeper.settings import GatekeeperSettings
 from services.sentinel.checks import CHECK_NAMES, HaltState
 from shared import constants as c
 from shared.bus import decode_entry
 from shared.messages import Control
 from tests.gatekeeper_support import (
-    MemoryJournal,
     RunningGatekeeper,
+    Store,
     TradingClock,
     gk_settings,
     instrument_row,
@@ -34,10 +36,11 @@ pytestmark = pytest.mark.integration
 INFY, INFY_TOKEN = "NSE:INFY", 408065
 
 
-def _settings(redis_url: str) -> object:
+def _settings(redis_url: str, store: Store) -> GatekeeperSettings:
     # 2 % of 100,000 = 2,000: 60 shares falling 40 rupees trip it.
     return gk_settings(
         redis_url,
+        store,
         mode="paper",
         paper_fills="local",
         capital=100_000.0,
@@ -68,11 +71,16 @@ async def _denied_reason(gk: RunningGatekeeper, intent_id: str) -> str | None:
 
 
 async def test_a_loss_trips_the_switch_halts_everyone_and_survives_a_restart(
-    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    redis_url: str,
+    clickhouse_server: Any,
+    clickhouse_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
-    settings = _settings(redis_url)
-    async with running_gatekeeper(settings, MemoryJournal(), clock=clock) as gk:  # type: ignore[arg-type]
+    settings = _settings(redis_url, store)
+    async with running_gatekeeper(settings, clock=clock) as gk:
         await _open_position(gk, clock)
         assert gk.service.readiness()[0]
         # 1,459.95: (1459.95 - 1500.05) x 60 = -2,406 = 2.41 % of capital.
@@ -93,7 +101,7 @@ async def test_a_loss_trips_the_switch_halts_everyone_and_survives_a_restart(
         await eventually(lambda: [a.key for a in gk.alerter.alerts] == ["kill-switch"])
 
     # A new process: still tripped, entries refused with the reason, /ready 503.
-    async with running_gatekeeper(settings, MemoryJournal(), clock=clock) as gk:  # type: ignore[arg-type]
+    async with running_gatekeeper(settings, clock=clock) as gk:
         assert gk.service.state.kill_switch.tripped
         assert not gk.service.readiness()[0]
         assert gk.service.state.book.quantity(INFY) == 60  # the book came back too

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from services.gatekeeper.order_journal import decode_entry
 from shared import constants as c
 from tests.gatekeeper_support import (
-    MemoryJournal,
+    Store,
     TradingClock,
     gk_settings,
     instrument_row,
@@ -40,12 +42,14 @@ class NoBroker:
 
 async def test_logging_mode_logs_and_stores_the_full_order_and_sends_nothing(
     redis_url: str,
+    clickhouse_server: Any,
+    clickhouse_db: str,
 ) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
-    journal = MemoryJournal()
     broker = NoBroker()
-    settings = gk_settings(redis_url, mode="logging", api_key="k")
-    async with running_gatekeeper(settings, journal, clock=clock, broker=broker) as gk:  # type: ignore[arg-type]
+    settings = gk_settings(redis_url, store, mode="logging", api_key="k")
+    async with running_gatekeeper(settings, clock=clock, broker=broker) as gk:  # type: ignore[arg-type]
         await seed_instruments(gk.redis, {INFY: instrument_row(INFY, INFY_TOKEN)})
         await gk.publish_ticks([tick(INFY, INFY_TOKEN, 1500.0, clock.now())])
         await eventually(lambda: INFY in gk.service.state.quotes)
@@ -65,16 +69,24 @@ async def test_logging_mode_logs_and_stores_the_full_order_and_sends_nothing(
         assert gk.metric("tradealgo_orders_total", {"mode": "logging", "status": "LOGGED"}) == 1
         assert gk.metric("tradealgo_gatekeeper_mode", {"mode": "logging"}) == 1
     assert broker.calls == []
-    assert journal.closed
+    # The service stopped: its audit trail is in ClickHouse (the last version of each order).
+    (order,) = store.rows("SELECT status, mode, quantity, price, tag FROM orders FINAL")
+    assert order[:4] == ("LOGGED", "logging", 10, 1507.5) and order[4] == events[-1].tag
+    assert sorted(r[0] for r in store.rows("SELECT status FROM order_events")) == [
+        "LOGGED",
+        "RECORDED",
+    ]
 
 
 async def test_paper_mode_fills_locally_on_the_next_ticks_and_tracks_the_position(
     redis_url: str,
+    clickhouse_server: Any,
+    clickhouse_db: str,
 ) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
-    journal = MemoryJournal()
-    settings = gk_settings(redis_url, mode="paper", paper_fills="local")
-    async with running_gatekeeper(settings, journal, clock=clock) as gk:
+    settings = gk_settings(redis_url, store, mode="paper", paper_fills="local")
+    async with running_gatekeeper(settings, clock=clock) as gk:
         await seed_instruments(gk.redis, {INFY: instrument_row(INFY, INFY_TOKEN)})
         await gk.publish_ticks([tick(INFY, INFY_TOKEN, 1500.0, clock.now())])
         await eventually(lambda: INFY in gk.service.state.quotes)
@@ -95,4 +107,7 @@ async def test_paper_mode_fills_locally_on_the_next_ticks_and_tracks_the_positio
         assert position is not None and position.quantity == 60
         assert position.average_price == pytest.approx(1500.05)
         await eventually(lambda: gk.metric("tradealgo_open_positions") == 1, timeout=3)
-        assert journal.positions[-1] == (INFY, 60)
+    ((quantity, average, status),) = store.rows(
+        "SELECT quantity, average_price, status FROM positions FINAL"
+    )
+    assert (quantity, status) == (60, "OPEN") and average == pytest.approx(1500.05)

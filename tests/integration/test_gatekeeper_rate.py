@@ -4,11 +4,13 @@ cap) in any window."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from shared import constants as c
 from tests.gatekeeper_support import (
-    MemoryJournal,
+    Store,
     TradingClock,
     gk_settings,
     instrument_row,
@@ -36,11 +38,14 @@ def _max_in_window(times: list[float], seconds: float) -> int:
 
 async def test_a_1000_intent_burst_never_exceeds_the_rate_and_loses_nothing(
     redis_url: str,
+    clickhouse_server: Any,
+    clickhouse_db: str,
 ) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
     clock = TradingClock()
-    journal = MemoryJournal()
     settings = gk_settings(
         redis_url,
+        store,
         mode="logging",
         capital=1e9,
         orders_per_second=RATE,
@@ -49,29 +54,36 @@ async def test_a_1000_intent_burst_never_exceeds_the_rate_and_loses_nothing(
         queue_size=100,
         queue_max_wait_s=1.5,
     )
-    async with running_gatekeeper(settings, journal, clock=clock) as gk:
+    async with running_gatekeeper(settings, clock=clock) as gk:
         await seed_instruments(gk.redis, {INFY: instrument_row(INFY, INFY_TOKEN)})
         await gk.publish_ticks([tick(INFY, INFY_TOKEN, 1500.0, clock.now())])
         await eventually(lambda: INFY in gk.service.state.quotes)
         burst = [intent(INFY, INFY_TOKEN, 1500.0, clock.now(), quantity=1) for _ in range(1000)]
         await gk.bus.publish_many(c.INTENTS, burst)
 
-        def decided() -> bool:
-            final = {i for i, decision, _ in journal.intents if decision != "QUEUED"}
-            return len(final) == 1000
+        async def outcomes() -> dict[str, list[str]]:
+            """Every decision the service published: a DENIED risk event or a LOGGED order."""
+            found: dict[str, list[str]] = {}
+            for event in await gk.risk_events():
+                if event.kind == "DENIED" and event.intent_id:
+                    found.setdefault(event.intent_id, []).append(event.reason)
+            for order in await gk.order_events():
+                if order.status == "LOGGED":
+                    found.setdefault(order.intent_id, []).append("APPROVED")
+            return found
 
-        await eventually(decided, timeout=20)
-        outcomes: dict[str, str] = {}
-        for intent_id, decision, reason in journal.intents:
-            if decision != "QUEUED":
-                assert intent_id not in outcomes, f"{intent_id} decided twice"
-                outcomes[intent_id] = decision if decision == "APPROVED" else reason
-        assert set(outcomes) == {i.intent_id for i in burst}
-        refusals = {r for r in outcomes.values() if r != "APPROVED"}
+        async def all_decided() -> bool:
+            return len(await outcomes()) == 1000
+
+        await eventually(all_decided, timeout=20)
+        decided = await outcomes()
+        assert set(decided) == {i.intent_id for i in burst}
+        assert all(len(d) == 1 for d in decided.values()), "an intent decided twice"
+        refusals = {d[0] for d in decided.values() if d[0] != "APPROVED"}
         assert refusals and all("queue full" in r or "waited" in r for r in refusals), refusals
 
         sent = sorted(e.ts.timestamp() for e in await gk.order_events() if e.status == "LOGGED")
-        approved = sum(1 for r in outcomes.values() if r == "APPROVED")
+        approved = sum(1 for d in decided.values() if d[0] == "APPROVED")
         assert len(sent) == approved >= BROKER_PER_S
         assert _max_in_window(sent, 1.0) <= BROKER_PER_S
         # Over any span the token bucket allows at most burst + rate x span.

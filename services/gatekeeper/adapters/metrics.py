@@ -139,6 +139,13 @@ class GatekeeperMetrics(BaseMetrics):
             f"{PREFIX}handler_failures", "Handler errors left pending for a retry", ["stream"],
             registry=registry,
         )  # fmt: skip
+        self.spooled = Counter(
+            f"{PREFIX}gatekeeper_spool_rows",
+            "ClickHouse rows written to the on-disk spool or quarantined there, by table",
+            ["table", "outcome"],
+            registry=registry,
+        )
+        self._spool_backlog: dict[str, int] = {}
         for kind in PNL_KINDS:
             self.pnl.labels(kind).set(0)
         self.kill_switch.set(0)
@@ -159,6 +166,20 @@ class GatekeeperMetrics(BaseMetrics):
         self.pnl.labels("realised").set(realised)
         self.pnl.labels("unrealised").set(unrealised)
         self.pnl.labels("mtm").set(realised + unrealised)
+
+    # StoreMetrics (shared.store) on top of BaseMetrics.
+    def insert_failed(self, table: str, kind: str = "temporary") -> None:
+        self.clickhouse_insert_errors.labels(self.service, table).inc()
+
+    def rows_spooled(self, table: str, count: int) -> None:
+        self.spooled.labels(table, "spooled").inc(count)
+
+    def rows_quarantined(self, table: str, count: int) -> None:
+        self.spooled.labels(table, "quarantined").inc(count)
+
+    def spool_backlog(self, table: str, files: int, rows: int) -> None:
+        self._spool_backlog[table] = rows
+        self.set_spool_rows(sum(self._spool_backlog.values()))
 
     # BusMetrics (shared.bus) on top of BaseMetrics.
     def handled(self, stream: str) -> None:

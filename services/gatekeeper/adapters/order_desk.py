@@ -156,6 +156,7 @@ class OrderDesk:
                 now,
                 received_ns,
                 intent.last_tick_received_ns,
+                intent.strategy,
             )
             for plan in decision.orders
         ]

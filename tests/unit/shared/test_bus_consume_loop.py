@@ -200,3 +200,82 @@ async def test_call_with_retry_does_not_retry_other_errors() -> None:
             RetryPolicy(attempts=5, initial_s=0, max_s=0), "x", NoBusMetrics(), broken
         )
     assert calls == 1
+
+
+async def test_listen_dead_letters_bad_broadcasts_and_goes_on(
+    redis: fakeredis.FakeAsyncRedis,
+) -> None:
+    bus = StreamBus(redis, service="unit", maxlen=1000)
+    start = await bus.positions([c.CONTROL])
+    garbage_id = (await redis.xadd(c.CONTROL, {b"m": b"Control", b"d": b"\xc1"})).decode()
+    rejected_id = await bus.publish(c.CONTROL, control("refuse"))
+    await bus.publish(c.CONTROL, control("halt"))
+    seen: list[str] = []
+
+    async def handle(stream: str, entry_id: str, message: Message) -> None:
+        assert isinstance(message, Control)
+        if message.reason == "refuse":
+            raise RejectedInput("unknown source")
+        seen.append(message.reason)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.listen([c.CONTROL], handle, stop, after=start, block_ms=20))
+    await eventually(lambda: seen == ["halt"])
+    stop.set()
+    await task
+    kinds = {letter.entry_id: letter.kind for letter in await dead_letters(redis)}
+    assert kinds == {garbage_id: DeadLetterKind.MALFORMED, rejected_id: DeadLetterKind.REJECTED}
+
+
+async def test_listen_lets_an_unexpected_handler_error_stop_it(
+    redis: fakeredis.FakeAsyncRedis,
+) -> None:
+    bus = StreamBus(redis, service="unit", maxlen=1000)
+    start = await bus.positions([c.CONTROL])
+    await bus.publish(c.CONTROL, control("halt"))
+
+    async def handle(stream: str, entry_id: str, message: Message) -> None:
+        raise RuntimeError("halt state could not be written")
+
+    with pytest.raises(RuntimeError, match="halt state could not be written"):
+        await bus.listen([c.CONTROL], handle, asyncio.Event(), after=start, block_ms=20)
+    assert await redis.xlen(c.DEAD_LETTERS) == 0
+
+
+async def test_a_restarted_consumer_handles_its_own_pending_entries_first(
+    redis: fakeredis.FakeAsyncRedis,
+) -> None:
+    bus = StreamBus(redis, service="unit", maxlen=1000)
+    ids = await bus.publish_many(c.CONTROL, [control("a"), control("b")])
+    slow_reclaim = ConsumeOptions(block_ms=20, reclaim_idle_ms=3_600_000)
+    await bus.ensure_group(c.CONTROL, GROUP)
+
+    async def crash(stream: str, entry_id: str, message: Message) -> None:
+        raise RuntimeError("database down")
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume([c.CONTROL], GROUP, "c1", crash, stop, slow_reclaim))
+    await eventually(
+        lambda: _pending_ids(redis, "c1"), message="both entries delivered and left pending"
+    )
+    stop.set()
+    await task
+    assert await _pending_ids(redis, "c1") == ids
+
+    handled: list[str] = []
+
+    async def ok(stream: str, entry_id: str, message: Message) -> None:
+        handled.append(entry_id)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume([c.CONTROL], GROUP, "c1", ok, stop, slow_reclaim))
+    await eventually(lambda: handled == ids)
+    stop.set()
+    await task
+    assert await nothing_pending(redis)
+
+
+async def _pending_ids(redis: fakeredis.FakeAsyncRedis, consumer: str) -> list[str]:
+    rows = await redis.xpending_range(c.CONTROL, GROUP, "-", "+", 100, consumername=consumer)
+    ids = [row["message_id"].decode() for row in rows]
+    return ids if len(ids) == 2 else []

@@ -62,9 +62,7 @@ def build_producer(
 
 
 async def serve(settings: ProducerSettings) -> int:
-    from services.producer.adapters.clickhouse_ticks import (  # type: ignore[import-not-found]
-        ClickHouseTicks,  # written once shared.store exists
-    )
+    from services.producer.adapters.clickhouse_ticks import ClickHouseTicks
 
     clock = SystemClock()
     metrics = ProducerMetrics(CollectorRegistry())

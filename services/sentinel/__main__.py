@@ -96,9 +96,7 @@ def build_sentinel(
 
 
 async def serve(settings: SentinelSettings) -> int:
-    from services.sentinel.adapters.clickhouse_store import (  # type: ignore[import-not-found]
-        SentinelClickHouse,  # written once shared.store exists
-    )
+    from services.sentinel.adapters.clickhouse_store import SentinelClickHouse
 
     clock = SystemClock()
     metrics = SentinelMetrics(CollectorRegistry())

@@ -23,6 +23,22 @@ from shared.errors import RejectedInput
 
 DERIVATIVE_TYPES = frozenset({"FUT", "CE", "PE"})
 INDEX_SEGMENT = "INDICES"
+INSTRUMENT_COLUMNS = (
+    "instrument_token",
+    "exchange_token",
+    "tradingsymbol",
+    "name",
+    "last_price",
+    "expiry",
+    "strike",
+    "tick_size",
+    "lot_size",
+    "instrument_type",
+    "segment",
+    "exchange",
+    "freeze_quantity",
+    "refreshed_at",
+)
 INSTRUMENT_JSON_FIELDS = (
     "instrument_token",
     "exchange_token",
@@ -68,11 +84,11 @@ class Instrument:
         data["expiry"] = self.expiry.isoformat() if self.expiry else ""
         return json.dumps(data, separators=(",", ":"))
 
-    def row(self, dump_date: date, loaded_at: datetime) -> dict[str, Any]:
-        """A row of the ClickHouse `instruments` table."""
+    def row(self, refreshed_at: datetime) -> dict[str, Any]:
+        """A row of the ClickHouse `instruments` table (INSTRUMENT_COLUMNS); the latest refresh
+        of an instrument wins (ReplacingMergeTree on refreshed_at)."""
         data = asdict(self)
-        data["dump_date"] = dump_date
-        data["loaded_at"] = loaded_at
+        data["refreshed_at"] = refreshed_at
         return data
 
 

@@ -75,6 +75,12 @@ class ProducerMetrics(BaseMetrics):
             f"{PREFIX}redis_retries", "Redis calls retried", ["service", "operation"],
             registry=registry,
         )  # fmt: skip
+        self.rows_spooled_total = Counter(
+            f"{PREFIX}clickhouse_rows_spooled",
+            "Rows written to the on-disk spool (spooled) or set aside (quarantined)",
+            ["table", "outcome"],
+            registry=registry,
+        )
 
     # BusMetrics (shared.bus) on top of BaseMetrics.
     def handled(self, stream: str) -> None:
@@ -91,3 +97,16 @@ class ProducerMetrics(BaseMetrics):
 
     def io_retried(self, operation: str) -> None:
         self.redis_retries.labels(self.service, operation).inc()
+
+    # StoreMetrics (shared.store) on top of BaseMetrics.
+    def insert_failed(self, table: str, kind: str = "temporary") -> None:
+        self.clickhouse_insert_errors.labels(self.service, table).inc()
+
+    def rows_spooled(self, table: str, count: int) -> None:
+        self.rows_spooled_total.labels(table, "spooled").inc(count)
+
+    def rows_quarantined(self, table: str, count: int) -> None:
+        self.rows_spooled_total.labels(table, "quarantined").inc(count)
+
+    def spool_backlog(self, table: str, files: int, rows: int) -> None:
+        self.set_spool_rows(rows)  # one table (ticks)

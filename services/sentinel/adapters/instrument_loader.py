@@ -22,7 +22,6 @@ from services.sentinel.instruments import (
     redis_hashes,
 )
 from shared import constants as c
-from shared.clock import to_ist
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +72,7 @@ class InstrumentLoader:
         if not dump.instruments:
             raise ValueError(f"the instruments dump of {','.join(self.exchanges)} is empty")
         await self._publish(dump)
-        dump_date = to_ist(now).date()
-        rows = [i.row(dump_date, now) for i in dump.instruments]
+        rows = [i.row(now) for i in dump.instruments]
         error = ""
         try:
             await self.sink.write_instruments(rows)

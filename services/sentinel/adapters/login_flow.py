@@ -54,6 +54,17 @@ class LoginResult:
         return self.outcome == "success"
 
 
+SESSION_COLUMNS = (
+    "login_time",
+    "user_id",
+    "outcome",
+    "method",
+    "token_fingerprint",
+    "reason",
+    "expires_at",
+)
+
+
 def audit_row(
     ts: datetime,
     user_id: str,
@@ -62,18 +73,17 @@ def audit_row(
     fingerprint: str,
     reason: str,
     expires_at: datetime | None,
-    kite_login_time: str,
 ) -> dict[str, Any]:
-    """A row of the `sessions` audit table: never the token, only its fingerprint."""
+    """A row of the ClickHouse `sessions` audit (SESSION_COLUMNS): never the token, only its
+    fingerprint; `login_time` is when the attempt ended, whatever its outcome."""
     return {
-        "ts": ts,
+        "login_time": ts,
         "user_id": user_id,
         "outcome": outcome,
         "method": method,
         "token_fingerprint": fingerprint,
         "reason": reason,
         "expires_at": expires_at,
-        "kite_login_time": kite_login_time,
     }
 
 
@@ -155,14 +165,15 @@ class LoginFlow:
             self.audit.record(
                 audit_row(
                     now, info.user_id, "distribution_failed", method, info.fingerprint, reason,
-                    info.expires_at, info.kite_login_time,
+                    info.expires_at,
                 )
             )  # fmt: skip
             return LoginResult("distribution_failed", reason, method)
         self.audit.record(
             audit_row(
-                now, info.user_id, "success", method, info.fingerprint, "", info.expires_at,
-                info.kite_login_time,
+                now, info.user_id, "success", method, info.fingerprint,
+                f"Kite login_time {info.kite_login_time}" if info.kite_login_time else "",
+                info.expires_at,
             )
         )  # fmt: skip
         logger.info(
@@ -179,7 +190,7 @@ class LoginFlow:
         self.audit.record(
             audit_row(
                 self.clock.now(), self.credentials.user_id, exc.outcome, method, "", exc.message,
-                None, "",
+                None,
             )
         )  # fmt: skip
         return LoginResult(exc.outcome, exc.message, method)

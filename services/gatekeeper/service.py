@@ -90,6 +90,7 @@ class Gatekeeper:
         self._feed_token = ""
         self._background: set[asyncio.Task[None]] = set()
         self._ticks_seen = 0
+        self._waiting_in_redis: set[str] = set()  # ids in GATEKEEPER_QUEUED_KEY
         self._ticks_may_run = asyncio.Event()
         self._ticks_may_run.set()
 
@@ -181,8 +182,18 @@ class Gatekeeper:
         for problem in problems:
             logger.error("start-up: %s", problem)
         for intent in intents:
-            self._local(intent)
-        await self.redis_state.unqueue(i.intent_id for i in intents)
+            # Prices are not persisted: decide once the symbol has ticked (or the wait is over).
+            self._waiting_in_redis.add(intent.intent_id)
+            self._spawn(self._when_priced(intent))
+
+    async def _when_priced(self, intent: OrderIntent) -> None:
+        deadline = self.d.clock.now().timestamp() + self.s.queue_max_wait_s
+        while intent.symbol not in self.state.quotes:
+            if self.d.clock.now().timestamp() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        logger.info("intent %s queued before the restart: deciding it now", intent.intent_id)
+        self._local(intent)
 
     async def run(self, stop: asyncio.Event) -> None:
         s, d = self.s, self.d
@@ -324,6 +335,9 @@ class Gatekeeper:
 
     async def _handle(self, decision: Decision, received_ns: int, now: datetime) -> None:
         d, intent = self.d, decision.intent
+        if not isinstance(decision, Queued) and intent.intent_id in self._waiting_in_redis:
+            self._waiting_in_redis.discard(intent.intent_id)
+            await self.redis_state.unqueue([intent.intent_id])
         if isinstance(decision, Approved):
             d.metrics.intents.labels("approved").inc()
             assert self.desk is not None
@@ -339,6 +353,7 @@ class Gatekeeper:
         elif isinstance(decision, Queued):
             d.metrics.intents.labels("queued").inc()
             await self.redis_state.queue(intent)
+            self._waiting_in_redis.add(intent.intent_id)
             await self._risk(risk_event(decision, f"{intent.intent_id}:queued", now))
             self._drain_wake.set()
         if decision.tripped is not None:
@@ -350,12 +365,11 @@ class Gatekeeper:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drain_wake.wait(), 0.5 if wait is None else wait)
             self._drain_wake.clear()
-            if len(self.state.queue) == 0:
+            if stop.is_set() or len(self.state.queue) == 0:
                 continue
             async with self.decide_lock:
                 now = self.d.clock.now()
                 decisions = self.engine.drain(self.state, now)
-                await self.redis_state.unqueue(dd.intent.intent_id for dd in decisions)
                 for decision in decisions:
                     await self._handle(decision, self.d.clock.time_ns(), now)
 

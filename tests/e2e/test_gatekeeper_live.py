@@ -13,6 +13,7 @@ import pytest
 
 from shared.messages import OrderEvent
 from tests.gatekeeper_support import (
+    TRADING_MORNING,
     RunningGatekeeper,
     Store,
     TradingClock,
@@ -117,3 +118,39 @@ async def test_paper_mode_against_the_simulator_fills_there_and_tracks_the_posit
         (row,) = await broker_orders_with_tag(kite_sim, token, events[-1].tag)
         assert row["filled_quantity"] == 50
         assert gk.metric("tradealgo_gatekeeper_mode", {"mode": "paper"}) == 1
+
+
+async def test_an_options_intent_picks_a_strike_from_the_chain_and_trades_it(
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str, kite_sim: KiteSim
+) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
+    # Half an hour into the session the simulated contracts have volume to pass the filters.
+    await asyncio.to_thread(kite_sim.control.step, 1800)
+    clock = TradingClock(TRADING_MORNING.replace(minute=45))
+    settings = simulator_settings(kite_sim, redis_url, store, mode="live")
+    token = await seed_simulator_session(redis_url, kite_sim)
+    kite = kite_sim.kite(token)
+    spot_symbol = "NSE:NIFTY 50"
+    spot = float((await asyncio.to_thread(kite.ltp, [spot_symbol]))[spot_symbol]["last_price"])
+    async with running_gatekeeper(settings, clock=clock) as gk:
+        await gk.publish_ticks([tick(spot_symbol, 256265, spot, clock.now())])
+        await eventually(lambda: spot_symbol in gk.service.state.quotes)
+        wanted = intent(
+            spot_symbol, 256265, spot, clock.now(), quantity=25, product="NRML",
+            underlying="NIFTY", option_type="CE",
+        )  # fmt: skip
+        await gk.publish_intent(wanted)
+        events = _events_of(gk, wanted.intent_id)
+
+        async def filled() -> list[OrderEvent]:
+            return [e for e in await events() if e.status == "COMPLETE"]
+
+        done = await eventually(filled, timeout=10)
+        assert isinstance(done, list)
+        contract = done[0].symbol
+        assert contract.startswith("NFO:NIFTY") and contract.endswith("CE")
+        assert gk.service.state.book.quantity(contract) == 25
+        position = gk.service.state.book.get(contract)
+        assert position is not None and position.terms.stop_loss is not None  # -30 % of premium
+    chain_rows = store.rows("SELECT count(), countIf(iv IS NOT NULL) FROM options_data")
+    assert chain_rows[0][0] > 0 and chain_rows[0][1] > 0

@@ -17,7 +17,7 @@ from services.gatekeeper.settings import GatekeeperSettings
 from services.sentinel.checks import CHECK_NAMES, HaltState
 from shared import constants as c
 from shared.bus import decode_entry
-from shared.messages import Control
+from shared.messages import Control, OrderEvent
 from tests.gatekeeper_support import (
     RunningGatekeeper,
     Store,
@@ -132,3 +132,29 @@ def _has_halt_control(gk: RunningGatekeeper) -> Callable[[], Awaitable[bool]]:
         return any(m.command == "HALT" and m.source == "gatekeeper" for m in await _controls(gk))
 
     return check
+
+
+async def test_with_flatten_on_kill_a_trip_closes_the_position_with_a_protected_limit(
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str
+) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
+    clock = TradingClock()
+    settings = _settings(redis_url, store).model_copy(update={"flatten_on_kill": True})
+    async with running_gatekeeper(settings, clock=clock) as gk:
+        await _open_position(gk, clock)
+        await gk.publish_ticks([tick(INFY, INFY_TOKEN, 1459.95, clock.now())])
+        await eventually(lambda: gk.service.state.kill_switch.tripped)
+
+        async def flatten_order() -> list[OrderEvent]:
+            return [
+                e
+                for e in await gk.order_events()
+                if e.side == "SELL" and e.status == "OPEN" and e.order_type == "LIMIT"
+            ]
+
+        await eventually(flatten_order)
+        (exit_order,) = await flatten_order()
+        assert exit_order.price == 1452.7  # 1459.95 x (1 - 0.5 %) = 1452.65025, up to the tick
+        assert any("KILL_SWITCH" in e.reason for e in await gk.risk_events() if e.kind == "EXIT")
+        await gk.publish_ticks([tick(INFY, INFY_TOKEN, 1459.95, clock.now(), depth=1)])
+        await eventually(lambda: gk.service.state.book.quantity(INFY) == 0)

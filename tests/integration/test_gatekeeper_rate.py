@@ -90,3 +90,35 @@ async def test_a_1000_intent_burst_never_exceeds_the_rate_and_loses_nothing(
         for span in (0.5, 1.0, 1.5):
             assert _max_in_window(sent, span) <= BURST + RATE * span + 1
         assert gk.metric("tradealgo_intents_total", {"decision": "queued"}) > 0
+
+
+async def test_intents_waiting_for_the_rate_survive_a_restart_and_are_decided_once(
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str
+) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
+    clock = TradingClock()
+    settings = gk_settings(
+        redis_url, store, orders_per_second=0.5, orders_burst=1, queue_max_wait_s=30.0
+    )
+    waiting = [intent(INFY, INFY_TOKEN, 1500.0, clock.now(), quantity=1) for _ in range(3)]
+    async with running_gatekeeper(settings, clock=clock) as gk:
+        await seed_instruments(gk.redis, {INFY: instrument_row(INFY, INFY_TOKEN)})
+        await gk.publish_ticks([tick(INFY, INFY_TOKEN, 1500.0, clock.now())])
+        await eventually(lambda: INFY in gk.service.state.quotes)
+        await gk.bus.publish_many(c.INTENTS, waiting)
+        await eventually(lambda: gk.metric("tradealgo_intents_total", {"decision": "queued"}) == 2)
+        assert await gk.redis.hlen(c.GATEKEEPER_QUEUED_KEY) == 2
+    # Stopped with two intents waiting; the next process decides them.
+    async with running_gatekeeper(settings, clock=clock) as gk:
+        await gk.publish_ticks([tick(INFY, INFY_TOKEN, 1500.0, clock.now())])
+
+        async def logged() -> list[str]:
+            return [e.intent_id for e in await gk.order_events() if e.status == "LOGGED"]
+
+        await eventually(lambda: _count(logged, 3), timeout=10)
+        assert sorted(await logged()) == sorted(i.intent_id for i in waiting)
+        assert await gk.redis.hlen(c.GATEKEEPER_QUEUED_KEY) == 0
+
+
+async def _count(found: Any, n: int) -> bool:
+    return len(await found()) == n

@@ -141,7 +141,7 @@ class Producer:
             self._wake.set()
             self._token_changed.set()
             for conn in self.connections.values():
-                conn.close()
+                conn.close(clean=True)
             tasks.extend(self._background)
             for task in tasks:
                 task.cancel()

@@ -122,10 +122,11 @@ class TickerConnection:
         ensure_reactor_running()
         on_reactor(self._start)
 
-    def close(self) -> None:
-        """Stop retrying and drop the connection at once (its replacement may be connecting)."""
+    def close(self, clean: bool = False) -> None:
+        """Stop retrying and drop the connection at once (its replacement may be connecting),
+        or with `clean`, send a WebSocket close (shutdown)."""
         self.closed = True
-        on_reactor(self._close)
+        on_reactor(self._close, clean)
 
     # -- reactor thread -------------------------------------------------------------------------
 
@@ -148,13 +149,15 @@ class TickerConnection:
         self._kws = kws
         kws.connect(threaded=True)  # the reactor already runs: this only schedules the connect
 
-    def _close(self) -> None:
+    def _close(self, clean: bool = False) -> None:
         kws = self._kws
         if kws is None:
             return
         try:
             kws.stop_retry()
-            if kws.ws is not None:
+            if kws.ws is not None and clean:
+                kws.ws.sendClose(1000, "shutdown")
+            elif kws.ws is not None:
                 kws.ws.dropConnection(abort=True)
         except Exception:  # closing a half-open connection must never kill the reactor thread
             logger.exception("closing ticker connection %s failed", self.name)

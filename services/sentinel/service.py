@@ -88,6 +88,7 @@ class Sentinel:
         self._requested: LoginTrigger | None = "startup"
         self._last_refusal = ""
         self._wake = asyncio.Event()
+        self._own_login = False
         self.next_scheduled = self._next_login(self.d.clock.now())
         self.cycles = 0
         self.gate_checks = PremarketGate(
@@ -191,7 +192,11 @@ class Sentinel:
             return
         self._last_refusal = ""
         logger.info("logging in (%s): %s", trigger, problem)
-        result = await self.d.flow.automated("auto")
+        self._own_login = True  # its LOGIN event is ours, not a login made elsewhere
+        try:
+            result = await self.d.flow.automated("auto")
+        finally:
+            self._own_login = False
         await self._after_login(result, self.d.clock.now())
 
     async def _after_login(self, result: LoginResult, now: datetime) -> None:
@@ -226,7 +231,11 @@ class Sentinel:
 
     async def login_with_request_token(self, request_token: str) -> LoginResult:
         """The manual way (redirect endpoint): exchange, validate, distribute; then re-check."""
-        result = await self.d.flow.with_request_token(request_token, "manual")
+        self._own_login = True
+        try:
+            result = await self.d.flow.with_request_token(request_token, "manual")
+        finally:
+            self._own_login = False
         await self._after_login(result, self.d.clock.now())
         self._wake.set()
         return result
@@ -356,7 +365,11 @@ class Sentinel:
     async def _on_event(self, stream: str, entry_id: str, message: Message) -> None:
         if not isinstance(message, SessionEvent):
             return
-        if message.kind == "LOGIN" and message.token_fingerprint != self.token.fingerprint:
+        if (
+            message.kind == "LOGIN"
+            and not self._own_login
+            and message.token_fingerprint != self.token.fingerprint
+        ):
             logger.info("a login happened elsewhere (token %s): adopting it",
                         message.token_fingerprint)  # fmt: skip
             await self._reload_token()

@@ -25,13 +25,14 @@ class TableView:
     final: bool = False  # ReplacingMergeTree: read with FINAL
 
 
+# The columns shown, in order, of the tables in shared/schema (ReplacingMergeTree: read FINAL).
 ORDERS = TableView(
     "orders",
     (
-        "ts", "order_id", "mode", "status", "side", "quantity", "symbol", "order_type", "price",
-        "filled_quantity", "average_price", "strategy", "reason",
+        "updated_at", "order_id", "mode", "status", "side", "quantity", "symbol", "order_type",
+        "price", "filled_quantity", "average_price", "strategy", "reason",
     ),
-    ("ts", "updated_at", "created_at", "event_ts"),
+    ("updated_at", "created_at"),
     final=True,
 )  # fmt: skip
 SIGNALS = TableView(
@@ -40,17 +41,16 @@ SIGNALS = TableView(
         "created_at", "strategy", "action", "symbol", "timeframe", "price", "confidence",
         "stop_loss", "target", "reason", "signal_id",
     ),
-    ("created_at", "ts", "candle_start"),
+    ("created_at", "candle_start"),
     final=True,
 )  # fmt: skip
 POSITIONS = TableView(
     "positions",
     (
-        "ts", "symbol", "quantity", "average_price", "last_price", "realised_pnl",
-        "unrealised_pnl", "pnl", "product", "mode", "strategy",
+        "updated_at", "symbol", "status", "quantity", "average_price", "last_price",
+        "realised_pnl", "unrealised_pnl", "stop_loss", "target", "product", "mode", "strategy",
     ),
-    ("ts", "updated_at", "created_at"),
-    latest_by=("symbol",),
+    ("updated_at", "opened_at"),
     final=True,
 )  # fmt: skip
 
@@ -80,8 +80,10 @@ def build_query(
     if since is not None:
         if time_col is None:
             raise TableMissing(f"table {view.table} has no time column to filter --since on")
-        where = f" WHERE {time_col} >= %(since)s"
-        params["since"] = since
+        # An instant, not wall-clock text: the driver would send an aware time's wall clock
+        # without its zone, read by the server in its own zone.
+        where = f" WHERE {time_col} >= fromUnixTimestamp64Micro(%(since_us)s)"
+        params["since_us"] = round(since.timestamp() * 1_000_000)
     order = f" ORDER BY {time_col} DESC" if time_col else ""
     latest = [col for col in view.latest_by if col in have]
     by = f" LIMIT 1 BY {', '.join(latest)}" if latest and time_col else ""

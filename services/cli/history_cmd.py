@@ -7,6 +7,7 @@ import re
 from datetime import datetime, time, timedelta
 
 from clickhouse_driver.errors import Error as ClickHouseError
+from clickhouse_driver.errors import NetworkError, SocketTimeoutError
 
 from services.cli import connections, history
 from services.cli.errors import OK, PROBLEM, USAGE, CliError
@@ -55,7 +56,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     settings = load_cli_settings()
-    limit = args.limit or settings.default_limit
+    limit = settings.default_limit if args.limit is None else args.limit
     if limit < 1:
         raise CliError("--limit must be at least 1", USAGE)
     try:
@@ -71,8 +72,10 @@ def run(args: argparse.Namespace) -> int:
             client.disconnect()
     except history.TableMissing as exc:
         raise CliError(str(exc), PROBLEM) from None
-    except (ClickHouseError, OSError, EOFError) as exc:
+    except (NetworkError, SocketTimeoutError, OSError, EOFError) as exc:
         raise connections.clickhouse_unreachable(settings, exc) from None
+    except ClickHouseError as exc:
+        raise CliError(f"ClickHouse refused the query on `{view.table}`: {exc}", PROBLEM) from None
     if view is history.POSITIONS and not getattr(args, "all", False):
         quantity = columns.index("quantity") if "quantity" in columns else None
         if quantity is not None:

@@ -15,9 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from typing import Any
 
-from clickhouse_driver.errors import Error as ClickHouseError
+from prometheus_client import CollectorRegistry
 
 from services.cli import connections
 from services.cli.errors import OK, PROBLEM, USAGE, CliError
@@ -56,40 +55,15 @@ def sentinel_settings() -> SentinelSettings:
     return load_settings(SentinelSettings)
 
 
-class ClickHouseSessionAudit:
-    """Rows for the ClickHouse `sessions` table, written after the login (a failure to write the
-    audit never fails the login; it is reported)."""
+async def login(settings: SentinelSettings, request_token: str | None) -> LoginResult:
+    """One login with the Sentinel's own wiring; the `sessions` audit row goes through the
+    Sentinel's ClickHouse writer (spooled under SPOOL_DIR when ClickHouse is down)."""
+    from services.sentinel.__main__ import login_flow
+    from services.sentinel.adapters.clickhouse_store import SentinelClickHouse
+    from services.sentinel.adapters.metrics import SentinelMetrics
 
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-
-    def record(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-
-    def flush(self, settings: SentinelSettings) -> str:
-        """Insert the rows; returns a problem to report, or ''."""
-        if not self.rows:
-            return ""
-        try:
-            client = connections.clickhouse_client(settings)
-            try:
-                columns = list(self.rows[0])
-                client.execute(
-                    f"INSERT INTO sessions ({', '.join(columns)}) VALUES",
-                    [tuple(row[col] for col in columns) for row in self.rows],
-                )
-            finally:
-                client.disconnect()
-        except (ClickHouseError, OSError, EOFError) as exc:
-            return f"the login audit row was not written to ClickHouse `sessions`: {exc}"
-        return ""
-
-
-async def login(
-    settings: SentinelSettings, request_token: str | None, audit: ClickHouseSessionAudit
-) -> LoginResult:
-    from services.sentinel.__main__ import login_flow  # the Sentinel's own wiring
-
+    audit = SentinelClickHouse(settings, SentinelMetrics(CollectorRegistry()))
+    await audit.start()
     redis = redis_client(settings.redis_url)
     try:
         await redis.ping()
@@ -100,6 +74,7 @@ async def login(
         return await flow.automated("cli")
     finally:
         await redis.aclose()
+        await audit.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,11 +89,7 @@ def run(args: argparse.Namespace) -> int:
         return OK
     if args.request_token is not None and not args.request_token.strip():
         raise CliError("--request-token is empty", USAGE)
-    audit = ClickHouseSessionAudit()
-    result = asyncio.run(login(settings, args.request_token, audit))
-    problem = audit.flush(settings)
-    if problem:
-        print(f"warning: {problem}")
+    result = asyncio.run(login(settings, args.request_token))
     if not result.ok or result.info is None:
         hint = (
             ""

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 import redis
+from clickhouse_driver import Client
 
 from services.cli.main import main
 from shared import constants as c
 from shared.bus import decode_entry
+from shared.localservers import ClickHouseServer
 from shared.messages import SessionEvent
 from shared.session import token_fingerprint
 from tests.sim_fixtures import KiteSim
@@ -20,7 +22,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def sentinel_env(
-    kite_sim: KiteSim, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kite_sim: KiteSim,
+    redis_url: str,
+    clickhouse_server: ClickHouseServer,
+    clickhouse_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Any:
     monkeypatch.chdir(tmp_path)
     values = {
@@ -32,7 +39,8 @@ def sentinel_env(
         "SENTINEL_API_ROOT": kite_sim.rest_root,
         "SENTINEL_LOGIN_ROOT": kite_sim.rest_root,
         "SENTINEL_REDIS_URL": redis_url,
-        "SENTINEL_CLICKHOUSE_PORT": "9",  # nothing there: the audit row is reported as not written
+        "SENTINEL_CLICKHOUSE_PORT": str(clickhouse_server.port),
+        "SENTINEL_CLICKHOUSE_DATABASE": clickhouse_db,
         "SENTINEL_LOGIN_NETWORK_ATTEMPTS": "1",
     }
     for name, value in values.items():
@@ -47,15 +55,21 @@ def login_events(client: Any) -> list[SessionEvent]:
     return [e for e in found if isinstance(e, SessionEvent) and e.kind == "LOGIN"]
 
 
-def test_automated_login_distributes_the_token_and_never_prints_it(
-    sentinel_env: Any, capsys: pytest.CaptureFixture[str]
+def test_automated_login_distributes_the_token_audits_it_and_never_prints_it(
+    sentinel_env: Any,
+    clickhouse_server: ClickHouseServer,
+    clickhouse_db: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["login"]) == 0
     out, err = capsys.readouterr()
     token = sentinel_env.get(c.ACCESS_TOKEN_KEY).decode()
     assert token and token not in out + err
     assert f"logged in as SIM001: token {token_fingerprint(token)}" in out
-    assert "audit row was not written" in out
+    ch = Client(host=clickhouse_server.host, port=clickhouse_server.port, database=clickhouse_db)
+    rows = ch.execute("SELECT user_id, outcome, method, token_fingerprint FROM sessions")
+    ch.disconnect()
+    assert rows == [("SIM001", "success", "cli", token_fingerprint(token))]
     assert sentinel_env.ttl(c.ACCESS_TOKEN_KEY) > 0
     assert sentinel_env.hget(c.SESSION_INFO_KEY, "method") == b"cli"
     [event] = login_events(sentinel_env)

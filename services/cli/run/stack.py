@@ -34,11 +34,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from clickhouse_driver import Client
+from pydantic import SecretStr
 
 from services.cli.run.supervision import CrashWatch, SupervisorEvent, parse_supervisor_line
 from shared.localservers import ClickHouseServer, RedisServer, ServerError
 from shared.localservers.process import die_with_parent, stop_process, tail, wait_until_listening
+from shared.store import apply_migrations, connect_clickhouse
 
 logger = logging.getLogger("tradealgo.run.stack")
 _PR_SET_CHILD_SUBREAPER = 36
@@ -106,8 +107,8 @@ class Stack:
         emit("redis", url=self.redis.url, pid=self.redis.pid, log=str(self.redis.log_path))
         self._check_stop()
         self.clickhouse.start(timeout=spec.start_timeout_s)
-        prepare_database(self.clickhouse.port, spec.database)
-        emit("clickhouse", port=self.clickhouse.port, pid=self.clickhouse.pid)
+        applied = prepare_database(self.clickhouse.port, spec.database)
+        emit("clickhouse", port=self.clickhouse.port, pid=self.clickhouse.pid, migrations=applied)
         self._check_stop()
         if spec.simulator_env:
             self.simulator = self._spawn(
@@ -253,26 +254,12 @@ class Stack:
         return 1 if problems else 0
 
 
-def prepare_database(port: int, database: str) -> None:
-    """Create the database and every table the services use (idempotent)."""
-    client = Client(host="127.0.0.1", port=port, connect_timeout=10)
+def prepare_database(port: int, database: str) -> list[str]:
+    """Create the database and apply the schema migrations (shared/schema, idempotent) before any
+    service starts; returns the names of the migrations applied now."""
+    client = connect_clickhouse("127.0.0.1", port, database, "default", SecretStr(""))
     try:
-        client.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
-    finally:
-        client.disconnect()
-    apply_schema(port, database)
-
-
-def apply_schema(port: int, database: str) -> None:
-    """The shared schema (shared/schema/*.sql) through the shared store's migration."""
-    try:
-        from shared.store import schema  # type: ignore[attr-defined]
-    except ImportError:
-        logger.warning("shared.store.schema not available: the services create their tables")
-        return
-    client = Client(host="127.0.0.1", port=port, database=database, connect_timeout=10)
-    try:
-        schema.apply(client, database)
+        return [f"{m.version:03d}_{m.name}" for m in apply_migrations(client)]
     finally:
         client.disconnect()
 

@@ -29,10 +29,11 @@ NOW = datetime(2024, 8, 20, 11, 0, tzinfo=IST)
     [
         (
             ORDERS,
-            ["order_id", "ts", "status", "symbol", "unrelated"],
+            ["order_id", "updated_at", "status", "symbol", "unrelated"],
             20,
             None,
-            "SELECT ts, order_id, status, symbol FROM orders FINAL ORDER BY ts DESC LIMIT 20",
+            "SELECT updated_at, order_id, status, symbol FROM orders FINAL "
+            "ORDER BY updated_at DESC LIMIT 20",
         ),
         (
             SIGNALS,
@@ -40,15 +41,16 @@ NOW = datetime(2024, 8, 20, 11, 0, tzinfo=IST)
             5,
             NOW,
             "SELECT created_at, action, symbol, signal_id FROM trading_signals FINAL "
-            "WHERE created_at >= %(since)s ORDER BY created_at DESC LIMIT 5",
+            "WHERE created_at >= fromUnixTimestamp64Micro(%(since_us)s) "
+            "ORDER BY created_at DESC LIMIT 5",
         ),
         (
             POSITIONS,
-            ["symbol", "quantity", "updated_at", "average_price"],
+            ["symbol", "quantity", "opened_at", "average_price"],
             100,
             None,
             "SELECT symbol, quantity, average_price FROM positions FINAL "
-            "ORDER BY updated_at DESC LIMIT 1 BY symbol LIMIT 100",
+            "ORDER BY opened_at DESC LIMIT 100",
         ),
         (
             TableView("t", ("a",), ("ts",)),
@@ -57,6 +59,13 @@ NOW = datetime(2024, 8, 20, 11, 0, tzinfo=IST)
             None,
             "SELECT a FROM t LIMIT 3",
         ),
+        (
+            TableView("p", ("sym", "qty"), ("ts",), latest_by=("sym",)),
+            ["sym", "qty", "ts"],
+            7,
+            None,
+            "SELECT sym, qty FROM p ORDER BY ts DESC LIMIT 1 BY sym LIMIT 7",
+        ),
     ],
 )
 def test_build_query_selects_the_columns_the_table_has(
@@ -64,7 +73,8 @@ def test_build_query_selects_the_columns_the_table_has(
 ) -> None:
     query = build_query(view, present, limit, since)
     assert query.sql == sql
-    assert query.params == ({} if since is None else {"since": since})
+    expected = {} if since is None else {"since_us": round(since.timestamp() * 1_000_000)}
+    assert query.params == expected
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from services.consumer.buckets import SessionsOf, regular_sessions
+from services.consumer.builder_state import BuilderState
 from services.consumer.candles import CandleBuilder, CandleGap, RejectedTick
 from shared.messages import Candle, Tick, Timeframe
 
@@ -79,6 +80,50 @@ class CandleBook:
     def drop(self, instrument_token: int) -> None:
         """Forget an instrument (unsubscribed, or its partition moved to another replica)."""
         self._builders.pop(instrument_token, None)
+
+    def state_of(self, instrument_token: int) -> tuple[BuilderState, ...]:
+        """The checkpoint state of one instrument's builders (empty before its first tick)."""
+        return tuple(b.state() for b in self._builders.get(instrument_token, ()))
+
+    def restore(self, states: Iterable[BuilderState]) -> int:
+        """Continue one instrument's builders from checkpointed states; a timeframe this book
+        does not build is ignored and one it builds without a state starts fresh. Returns the
+        number of builders restored."""
+        by_timeframe = {s.timeframe: s for s in states}
+        if not by_timeframe:
+            return 0
+        first = next(iter(by_timeframe.values()))
+        restored = 0
+        builders: list[CandleBuilder] = []
+        for timeframe in self.timeframes:
+            state = by_timeframe.get(timeframe)
+            if state is not None:
+                restored += 1
+                builders.append(
+                    CandleBuilder.restore(
+                        state,
+                        sessions_of=self._sessions_of,
+                        grace_s=self._grace_s,
+                        revision_window_s=self._revision_window_s,
+                    )
+                )
+            else:
+                builders.append(
+                    CandleBuilder(
+                        first.instrument_token,
+                        first.symbol,
+                        timeframe,
+                        sessions_of=self._sessions_of,
+                        grace_s=self._grace_s,
+                        revision_window_s=self._revision_window_s,
+                    )
+                )
+        self._builders[first.instrument_token] = tuple(builders)
+        return restored
+
+    def tokens(self) -> list[int]:
+        """Every instrument with builders."""
+        return list(self._builders)
 
     def builders(self, instrument_token: int) -> tuple[CandleBuilder, ...]:
         """The builders of one instrument (empty before its first tick)."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from services.consumer.buckets import (
     TIMEFRAME_MINUTES,
@@ -43,6 +43,7 @@ from services.consumer.buckets import (
     day_close,
     regular_sessions,
 )
+from services.consumer.builder_state import BucketState, BuilderState
 from shared.clock import IST
 from shared.messages import Candle, Tick, Timeframe
 
@@ -250,6 +251,50 @@ class CandleBuilder:
         """Start of the bucket being built, if any."""
         return self._open.start if self._open is not None else None
 
+    # -- checkpoints ----------------------------------------------------------------------------
+    def state(self) -> BuilderState:
+        """Everything needed to continue this builder elsewhere (collected gaps and rejects are
+        not part of it: the caller drains them before checkpointing)."""
+        return BuilderState(
+            instrument_token=self.instrument_token,
+            symbol=self.symbol,
+            timeframe=self.timeframe,
+            open_bucket=_bucket_state(self._open) if self._open is not None else None,
+            recent=tuple(_bucket_state(b) for b in self._recent),
+            day=self._day,
+            cumulative=self._cum,
+            base=self._base,
+            last_end=self._last_end,
+            tail_reported=self._tail_reported,
+        )
+
+    @classmethod
+    def restore(
+        cls,
+        state: BuilderState,
+        *,
+        sessions_of: SessionsOf | None = None,
+        grace_s: float = 2.0,
+        revision_window_s: float = 600.0,
+    ) -> CandleBuilder:
+        """A builder that continues from `state` (see `state`); its stats start at zero."""
+        builder = cls(
+            state.instrument_token,
+            state.symbol,
+            state.timeframe,
+            sessions_of=sessions_of,
+            grace_s=grace_s,
+            revision_window_s=revision_window_s,
+        )
+        builder._open = _bucket_of_state(state.open_bucket) if state.open_bucket else None
+        builder._recent.extend(_bucket_of_state(b) for b in state.recent)
+        builder._day = state.day
+        builder._cum = state.cumulative
+        builder._base = state.base
+        builder._last_end = state.last_end.astimezone(IST) if state.last_end else None
+        builder._tail_reported = state.tail_reported
+        return builder
+
     # -- the slow path: a new bucket, a late tick or a bad one ------------------------------------
     def _route(self, tick: Tick) -> list[Candle]:
         if tick.instrument_token != self.instrument_token:
@@ -399,3 +444,26 @@ class CandleBuilder:
         self.stats.rejected += 1
         self._rejects.append(RejectedTick(tick, self.timeframe, reason))
         return []
+
+
+def _bucket_state(b: _Bucket) -> BucketState:
+    return BucketState(
+        b.start, b.end, b.open, b.high, b.low, b.close, b.first_ts, b.last_ts, b.count, b.volume,
+        b.revision, b.received_ns,
+    )  # fmt: skip
+
+
+def _bucket_of_state(s: BucketState) -> _Bucket:
+    # Bounds back in IST (the candles' zone); the fast-path bounds in UTC, the zone of ticks read
+    # off the bus, so the first ticks after a restore take the fast path.
+    start, end = s.start.astimezone(IST), s.end.astimezone(IST)
+    first = Tick(
+        instrument_token=0, symbol="", last_price=s.open,
+        exchange_ts=s.first_ts.astimezone(UTC), received_ns=s.received_ns,
+    )  # fmt: skip
+    b = _Bucket(start, end, first, s.volume)
+    b.high, b.low, b.close = s.high, s.low, s.close
+    b.last_ts = s.last_ts.astimezone(UTC)
+    b.count = s.count
+    b.revision = s.revision
+    return b

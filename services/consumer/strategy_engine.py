@@ -101,6 +101,34 @@ class StrategyEngine:
                 depth[key] = max(depth.get(key, 0), s.lookback)
         return depth
 
+    def symbols(self) -> frozenset[str]:
+        """Every symbol some strategy runs on."""
+        return frozenset(symbol for symbol, _ in self.lookbacks())
+
+    def strategy_names(self, symbol: str, timeframe: Timeframe) -> list[str]:
+        """The strategies a candle of (symbol, timeframe) goes to."""
+        key = (symbol, timeframe)
+        return [s.name for s, _ in self._single.get(key, ())] + [
+            s.name for s, _ in self._universe.get(key, ())
+        ]
+
+    def forget(self, symbols: Iterable[str]) -> None:
+        """Drop what per-instrument strategies know of these symbols (their tick partition went to
+        another replica, or is being restored from a checkpoint): the next warm-up rebuilds it.
+        A universe strategy's shared state cannot forget one member: keys it is bound to keep
+        their last candle, so a re-warm never feeds it a candle twice."""
+        gone = set(symbols)
+        for (symbol, _), entries in self._single.items():
+            if symbol in gone:
+                for _, states in entries:
+                    states.pop(symbol, None)
+        for key in [k for k in self._last_start if k[0] in gone and k not in self._universe]:
+            del self._last_start[key]
+
+    def last_start(self, symbol: str, timeframe: Timeframe) -> datetime | None:
+        """Start of the newest candle fed for (symbol, timeframe), if any."""
+        return self._last_start.get((symbol, timeframe))
+
     def on_candle(self, candle: Candle) -> list[Signal]:
         """The signals of every strategy bound to this candle's (symbol, timeframe)."""
         key = (candle.symbol, candle.timeframe)

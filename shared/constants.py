@@ -33,6 +33,11 @@ INSTRUMENTS_KEY = f"{PREFIX}:instruments"  # hash: "EXCHANGE:TRADINGSYMBOL" -> J
 INSTRUMENT_TOKENS_KEY = f"{PREFIX}:instrument_tokens"  # hash: token -> "EXCHANGE:TRADINGSYMBOL"
 KILL_SWITCH_KEY = f"{PREFIX}:gatekeeper:kill_switch"  # hash: tripped, reason, at, mtm
 PARTITION_LEASE_KEY = f"{PREFIX}:consumer:partition:{{p}}"  # owner lease of a tick partition
+# The Consumer's per-partition checkpoint (hash: "_entry" = last committed tick entry id,
+# "_stored:<stream>" = last entry whose ClickHouse rows are flushed, token -> builder states).
+CONSUMER_CHECKPOINT_KEY = f"{PREFIX}:consumer:checkpoint:{{p}}"
+CONSUMER_REPLICAS_KEY = f"{PREFIX}:consumer:replicas"  # zset: replica -> registration expiry (ms)
+INTENT_ONCE_KEY = f"{PREFIX}:consumer:intent:{{signal_id}}"  # set once an intent is published
 HEARTBEAT_KEY = f"{PREFIX}:heartbeat:{{service}}"  # liveness for `tradealgo status`
 # The Gatekeeper's durable order records (written BEFORE anything is sent) and decided intents.
 GATEKEEPER_ORDERS_KEY = f"{PREFIX}:gatekeeper:orders:{{day}}"  # hash: our order id -> JSON record

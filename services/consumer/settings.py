@@ -4,7 +4,7 @@ Strategies are configured as JSON, e.g.
 `CONSUMER_STRATEGIES='[{"kind": "ema_crossover", "symbols": ["NSE:NIFTY 50"],
 "params": {"timeframe": "15minute", "fast": 9, "slow": 21}}]'`; each one's parameters are
 validated against its parameter model when the settings load, so a typo fails at start with the
-variable's name, not at the first candle. The service helper extends this class.
+variable's name, not at the first candle.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import time
 from typing import Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from services.consumer.buckets import TIMEFRAMES
 from services.consumer.strategies import StrategyConfig, StrategyConfigError, build_strategy
@@ -55,31 +55,111 @@ class ConsumerSettings(ServiceSettings):
     session_close: time = Field(time(15, 30), description="regular session close (IST)")
 
     # Strategies and intents
-    strategies: tuple[StrategyConfig, ...] = Field(default_factory=_default_strategies)
-    intent_order_type: OrderType = "MARKET"
-    intent_product: Product = "MIS"
-    option_intent_product: Product = "NRML"
+    strategies: tuple[StrategyConfig, ...] = Field(
+        default_factory=_default_strategies,
+        description="strategies as JSON: [{kind, symbols, name, params, enabled}]",
+    )
+    intent_order_type: OrderType = Field("MARKET", description="order type of the intents")
+    intent_product: Product = Field("MIS", description="product of equity/index intents")
+    option_intent_product: Product = Field("NRML", description="product of option intents")
 
     # History warm-up
     history_candles: int | None = Field(
         None, ge=1, description="candles kept per (instrument, timeframe); None: the lookback"
     )
     historical_range_days: dict[str, int] = Field(
-        default_factory=lambda: dict(DEFAULT_HISTORICAL_RANGE_DAYS)
+        default_factory=lambda: dict(DEFAULT_HISTORICAL_RANGE_DAYS),
+        description="longest range (days) of one historical API call, per interval (JSON)",
     )
-    historical_requests_per_s: float = Field(3.0, gt=0)
+    historical_requests_per_s: float = Field(
+        3.0, gt=0, description="historical API calls per second (Kite allows 3)"
+    )
     warmup_max_days: int = Field(3000, ge=1, description="how far back warm-up may look")
+    warmup: bool = Field(
+        True, description="warm strategies from history when a strategy instrument is first seen"
+    )
+    backfill_gaps: bool = Field(
+        True, description="fetch buckets a strategy instrument got no tick for from the API"
+    )
+
+    # The Kite historical API (warm-up and backfill); the token is read from Redis.
+    api_key: str = Field(
+        "",
+        validation_alias=AliasChoices("CONSUMER_API_KEY", "KITE_API_KEY"),
+        description="Kite Connect API key (empty: history from ClickHouse only)",
+    )
+    kite_api_root: str = Field(
+        "https://api.kite.trade",
+        validation_alias=AliasChoices("CONSUMER_KITE_API_ROOT", "KITE_API_ROOT"),
+        description="Kite REST root of the historical API",
+    )
+    http_timeout_s: float = Field(7.0, gt=0, description="timeout of one historical API call, s")
+    historical_attempts: int = Field(
+        3, ge=1, description="tries of a historical call on a network error or HTTP 429"
+    )
+
+    # The service: streams, partitions, replicas.
+    metrics_port: int = Field(9103, ge=0, le=65535, description="/metrics /healthz /ready port")
+    tick_partitions: int = Field(
+        4,
+        ge=1,
+        validation_alias=AliasChoices("CONSUMER_TICK_PARTITIONS", "TICK_PARTITIONS"),
+        description="shards of the ticks stream (ta:ticks:{p}); must match the Producer",
+    )
+    replica_name: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9_.-]{0,60}$",
+        description="this replica's name in leases and consumer groups (empty: host-pid)",
+    )
+    stream_maxlen: int = Field(
+        100_000, ge=100, description="approximate MAXLEN of the candles, signals, intents streams"
+    )
+    read_count: int = Field(
+        500, ge=1, le=2000, description="tick entries read and committed per round"
+    )
+    read_block_ms: int = Field(200, ge=1, description="how long one read waits for ticks, ms")
+    lease_ttl_s: float = Field(
+        10.0, gt=0, description="a partition lease lapses this long after its last renewal"
+    )
+    lease_renew_s: float = Field(
+        2.0, gt=0, description="lease renewal and ownership round interval, s"
+    )
+    timer_interval_s: float = Field(
+        1.0, gt=0, description="how often buckets past end + grace are closed, s"
+    )
+    market_clock: Literal["feed", "system"] = Field(
+        "feed",
+        description="time of the close timer: the partition's newest exchange time + elapsed "
+        "(feed; replays too) or the wall clock (system)",
+    )
+    receipt_time_ticks: bool = Field(
+        False,
+        description="build candles from ticks stamped with their receipt time (Producer in "
+        "quote/ltp mode); false: only ticks carrying the exchange's timestamp",
+    )
+    intent_dedup_ttl_s: float = Field(
+        7 * 86400.0, gt=0, description="how long a published signal id blocks a second intent, s"
+    )
+    clickhouse_batch_rows: int = Field(5000, ge=1, description="rows per ClickHouse insert")
+    clickhouse_flush_s: float = Field(0.5, gt=0, description="max seconds a row waits")
+    sample_interval_s: float = Field(5.0, gt=0, description="stream gauges and heartbeat, s")
 
     # Backtester defaults (the CLI flags override them)
-    backtest_mode: Literal["long-only", "long-short"] = "long-only"
-    backtest_fill: Literal["next-open", "close"] = "next-open"
-    backtest_quantity: int = Field(1, ge=1)
-    backtest_capital: float = Field(100_000.0, gt=0)
+    backtest_mode: Literal["long-only", "long-short"] = Field(
+        "long-only", description="backtest: enter on BUY, exit on SELL; or stop and reverse"
+    )
+    backtest_fill: Literal["next-open", "close"] = Field(
+        "next-open", description="backtest: fill at the next candle's open or the signal's close"
+    )
+    backtest_quantity: int = Field(1, ge=1, description="backtest: units per trade")
+    backtest_capital: float = Field(100_000.0, gt=0, description="backtest: starting capital")
     backtest_segment: ChargeSegment = Field(
         "futures", description="charges segment; an index trades through its future"
     )
     backtest_periods_per_year: int = Field(252, ge=1, description="trading days (Sharpe)")
-    charges: ChargeSchedule = Field(default_factory=ChargeSchedule)
+    charges: ChargeSchedule = Field(
+        default_factory=ChargeSchedule, description="backtest: Zerodha charge schedule (JSON)"
+    )
 
     @field_validator("strategies")
     @classmethod
@@ -101,4 +181,6 @@ class ConsumerSettings(ServiceSettings):
     def _session_in_order(self) -> Self:
         if self.session_open >= self.session_close:
             raise ValueError("session_open must be before session_close")
+        if self.lease_renew_s * 2 >= self.lease_ttl_s:
+            raise ValueError("lease_renew_s must be under half of lease_ttl_s")
         return self

@@ -16,8 +16,8 @@ from shared.messages import Timeframe
 SESSIONS = data_sessions(load_calendar())
 
 
-def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=IST)  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=IST)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,127 @@
+"""The Consumer's Prometheus metrics (the contract's names) on an injected registry.
+
+Contract: candles closed by timeframe and what closed them (tick, timer), revisions and gaps by
+timeframe, bucket end -> close delay, signals by strategy and action, intents published by
+strategy, time per strategy decision, partitions owned. Beyond it: ticks ignored by reason,
+intents withheld (halted) or refused as duplicates, warm-ups and historical API calls. It also
+implements the bus's `BusMetrics` and the store's `StoreMetrics` seams.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from shared.metrics import PREFIX, BaseMetrics
+
+# A bucket closes ~0-2 s after its end (the next tick, or the timer after the grace period).
+DELAY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0, 10.0, 30.0, 60.0)
+STRATEGY_BUCKETS = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.1)
+
+
+class ConsumerMetrics(BaseMetrics):
+    def __init__(self, registry: CollectorRegistry, service: str = "consumer") -> None:
+        super().__init__(registry, service)
+        self.candles_closed = Counter(
+            f"{PREFIX}candles_closed", "Candles closed, by timeframe and what closed them",
+            ["timeframe", "closed_by"], registry=registry,
+        )  # fmt: skip
+        self.candle_revisions = Counter(
+            f"{PREFIX}candle_revisions", "Revised candles (late ticks), by timeframe",
+            ["timeframe"], registry=registry,
+        )  # fmt: skip
+        self.candle_gaps = Counter(
+            f"{PREFIX}candle_gaps", "Buckets without a tick, by timeframe", ["timeframe"],
+            registry=registry,
+        )  # fmt: skip
+        self.close_delay = Histogram(
+            f"{PREFIX}candle_close_delay_seconds",
+            "Bucket end -> candle closed, in the partition's market time",
+            buckets=DELAY_BUCKETS,
+            registry=registry,
+        )
+        self.signals = Counter(
+            f"{PREFIX}signals", "Signals, by strategy and action", ["strategy", "action"],
+            registry=registry,
+        )  # fmt: skip
+        self.intents_published = Counter(
+            f"{PREFIX}intents_published", "Intents published, by strategy", ["strategy"],
+            registry=registry,
+        )  # fmt: skip
+        self.strategy_seconds = Histogram(
+            f"{PREFIX}strategy_seconds", "Time of one strategy decision on a closed candle",
+            ["strategy"], buckets=STRATEGY_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.partitions_owned = Gauge(
+            f"{PREFIX}partitions_owned", "Tick partitions this replica owns", registry=registry
+        )
+        self.ticks_ignored = Counter(
+            f"{PREFIX}consumer_ticks_ignored",
+            "Ticks that made no candle, by reason (receipt_time, outside_session, too_late, ...)",
+            ["reason"],
+            registry=registry,
+        )
+        self.intents_not_published = Counter(
+            f"{PREFIX}consumer_intents_not_published",
+            "Intents not published: halted (withheld) or duplicate (signal id seen before)",
+            ["reason"],
+            registry=registry,
+        )
+        self.warmups = Counter(
+            f"{PREFIX}consumer_warmups", "History warm-ups by outcome (ok, partial, failed)",
+            ["outcome"], registry=registry,
+        )  # fmt: skip
+        self.historical_calls = Counter(
+            f"{PREFIX}consumer_historical_calls",
+            "Historical API calls by outcome (ok, token, rate, error)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.stream_length = Gauge(
+            f"{PREFIX}stream_length", "Entries in a stream", ["stream"], registry=registry
+        )
+        self.stream_pending = Gauge(
+            f"{PREFIX}stream_pending", "Entries delivered to a group and not acked yet",
+            ["stream", "group"], registry=registry,
+        )  # fmt: skip
+        self.redis_retries = Counter(
+            f"{PREFIX}redis_retries", "Redis calls retried", ["service", "operation"],
+            registry=registry,
+        )  # fmt: skip
+        self.rows_spooled_total = Counter(
+            f"{PREFIX}clickhouse_rows_spooled",
+            "Rows written to the on-disk spool (spooled) or set aside (quarantined)",
+            ["table", "outcome"],
+            registry=registry,
+        )
+        self.partitions_owned.set(0)
+        self._spool_rows: dict[str, int] = {}
+
+    # BusMetrics (shared.bus) on top of BaseMetrics.
+    def handled(self, stream: str) -> None:
+        self.consumed(stream)
+
+    def handler_failed(self, stream: str) -> None:
+        pass  # the bus logs it; tick partitions are read by the Consumer's own loop
+
+    def reclaimed(self, stream: str, count: int) -> None:
+        pass  # visible as stream_pending; take-overs are logged
+
+    def trimmed(self, stream: str, count: int) -> None:
+        pass
+
+    def io_retried(self, operation: str) -> None:
+        self.redis_retries.labels(self.service, operation).inc()
+
+    # StoreMetrics (shared.store).
+    def insert_failed(self, table: str, kind: str = "temporary") -> None:
+        self.clickhouse_insert_errors.labels(self.service, table).inc()
+
+    def rows_spooled(self, table: str, count: int) -> None:
+        self.rows_spooled_total.labels(table, "spooled").inc(count)
+
+    def rows_quarantined(self, table: str, count: int) -> None:
+        self.rows_spooled_total.labels(table, "quarantined").inc(count)
+
+    def spool_backlog(self, table: str, files: int, rows: int) -> None:
+        self._spool_rows[table] = rows
+        self.set_spool_rows(sum(self._spool_rows.values()))

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from prometheus_client import CollectorRegistry  # noqa: E402
 
 from services.producer.adapters.metrics import ProducerMetrics  # noqa: E402
-from services.producer.adapters.publisher import TickPublisher, TickSink  # noqa: E402
+from services.producer.adapters.publisher import TickPublisher  # noqa: E402
 from services.producer.frame_buffer import Frame, FrameBuffer  # noqa: E402
 from services.producer.packets import TickParser  # noqa: E402
 from services.producer.settings import ProducerSettings  # noqa: E402
@@ -147,12 +147,14 @@ def process_cpu_s(pid: int | None = None) -> float:
 
 
 async def measure(
-    args: argparse.Namespace, redis_url: str, sink: TickSink | None
+    args: argparse.Namespace, redis_url: str, clickhouse: ClickHouseTarget | None
 ) -> dict[str, Any]:
     settings = ProducerSettings(
         redis_url=redis_url, tick_partitions=args.partitions, publish_batch=args.publish_batch,
         drain_max_ticks=args.drain, ticks_maxlen=args.maxlen,
+        **(clickhouse.settings("encoder") if clickhouse else {}),
     )  # fmt: skip
+    sink = await clickhouse.start_sink(settings) if clickhouse else None
     redis = redis_client(redis_url)
     metrics = ProducerMetrics(CollectorRegistry())
     bus = StreamBus(redis, service="producer", maxlen=settings.ticks_maxlen,
@@ -182,6 +184,8 @@ async def measure(
     wake.set()
     await task
     await publisher.drain()
+    if clickhouse is not None and sink is not None:
+        await clickhouse.close_sink(sink)
     lengths = [await redis.xlen(c.partitioned(c.TICKS, p)) for p in range(args.partitions)]
     await redis.aclose()
     ticks = p1 - p0
@@ -252,7 +256,11 @@ async def seed(redis: Any, rest: str) -> str:
 
 
 async def measure_simulator(
-    args: argparse.Namespace, redis_url: str, rest: str, ws: str, sink: TickSink | None
+    args: argparse.Namespace,
+    redis_url: str,
+    rest: str,
+    ws: str,
+    clickhouse: ClickHouseTarget | None,
 ) -> dict[str, Any]:
     from services.producer.__main__ import build_producer
     from shared.alerts import LogAlerter
@@ -263,8 +271,9 @@ async def measure_simulator(
         redis_url=redis_url, api_key=SIM_API_KEY, kite_api_root=rest, kite_ws_root=ws,
         option_strikes_each_side=args.strikes, tick_partitions=args.partitions,
         publish_batch=args.publish_batch, drain_max_ticks=args.drain, ticks_maxlen=args.maxlen,
-        write_clickhouse=sink is not None,
+        **(clickhouse.settings("simulator") if clickhouse else {"write_clickhouse": False}),
     )  # fmt: skip
+    sink = await clickhouse.start_sink(settings) if clickhouse else None
     redis = redis_client(redis_url)
     await seed(redis, rest)
     # Past the opening tick, so the indices have a quote to centre the option chains on.
@@ -289,6 +298,9 @@ async def measure_simulator(
     await asyncio.to_thread(requests_post, f"{rest}/_sim/clock", {"action": "pause"})
     stop.set()
     await task
+    published = producer.published
+    if clickhouse is not None and sink is not None:
+        await clickhouse.close_sink(sink)
     await redis.aclose()
     ticks = p1 - p0
     return {
@@ -297,6 +309,7 @@ async def measure_simulator(
         "instruments": instruments,
         "dropped_packets": producer.buffer.dropped_packets,
         "ticks": ticks,
+        "published_total": published,
     }
 
 
@@ -331,24 +344,19 @@ def main() -> int:
         try:
             if not args.no_clickhouse:
                 clickhouse = ClickHouseServer(Path(tmp) / "clickhouse").start()
-            sink = build_clickhouse_sink(clickhouse, Path(tmp) / "spool") if clickhouse else None
+            target = ClickHouseTarget(clickhouse, Path(tmp) / "spool") if clickhouse else None
             redis_cpu0 = process_cpu_s(redis_server.pid)
             ch_cpu0 = process_cpu_s(clickhouse.pid) if clickhouse else 0.0
-            result = asyncio.run(measure(args, redis_server.url, sink))
+            result = asyncio.run(measure(args, redis_server.url, target))
             redis_cpu = process_cpu_s(redis_server.pid) - redis_cpu0
             ch_cpu = (process_cpu_s(clickhouse.pid) - ch_cpu0) if clickhouse else 0.0
-            rows = finish_clickhouse_sink(sink) if sink is not None else None
+            rows = target.rows("encoder") if target else None
             sim: dict[str, Any] | None = None
+            sim_rows: int | None = None
             if args.sim_seconds > 0:
                 simulator, rest, ws = start_simulator()
-                sim_sink = (
-                    build_clickhouse_sink(clickhouse, Path(tmp) / "spool-sim")
-                    if clickhouse
-                    else None
-                )
-                sim = asyncio.run(measure_simulator(args, redis_server.url, rest, ws, sim_sink))
-                if sim_sink is not None:
-                    finish_clickhouse_sink(sim_sink)
+                sim = asyncio.run(measure_simulator(args, redis_server.url, rest, ws, target))
+                sim_rows = target.rows("simulator") if target else None
         finally:
             if simulator is not None:
                 simulator.terminate()
@@ -376,7 +384,8 @@ def main() -> int:
         "Producer's FrameBuffer by a thread standing in for the Twisted reactor; no WebSocket "
         "(ticks_per_s, cpu_ms_per_1k_ticks)",
         "path": "TickPublisher: TickParser -> scripted XADD batches to the partitioned ticks "
-        "stream (approximate MAXLEN) -> ClickHouse `ticks`"
+        "stream (approximate MAXLEN) -> ClickHouse `ticks` via the shared BatchWriter "
+        "(batches of 10,000 rows, inserts in a worker thread of the same process)"
         + (" (disabled)" if args.no_clickhouse else ""),
         "ticks_per_s_per_cpu_core": "1e6 / cpu_ms_per_1k_ticks: the rate one free core sustains; "
         "the measured ticks_per_s is lower when other processes share the 2 cores",
@@ -397,6 +406,10 @@ def main() -> int:
         "clickhouse_server_cpu_s": round(ch_cpu, 2),
         "clickhouse_rows": rows,
         "published_total": result["published_total"],
+        "clickhouse_rows_buffered_at_window_end": target.backlog_at_end[0] if target else None,
+        "clickhouse_drain_after_window_s": round(target.drain_s[0], 2) if target else None,
+        "simulator_published_total": sim["published_total"] if sim else None,
+        "simulator_clickhouse_rows": sim_rows,
         "cpus": os.cpu_count(),
         "load_average_1m_before": round(load_before, 2),
         "python": platform.python_version(),
@@ -413,12 +426,50 @@ def main() -> int:
     return 0
 
 
-def build_clickhouse_sink(server: ClickHouseServer, spool: Path) -> Any:
-    raise NotImplementedError("the ClickHouse sink needs shared.store (not there yet)")
+class ClickHouseTarget:
+    """The bench's ClickHouse: settings for the Producer and the sinks started on it."""
 
+    def __init__(self, server: ClickHouseServer, spool_root: Path) -> None:
+        self.server = server
+        self.spool_root = spool_root
+        self.sinks: list[Any] = []
+        self.backlog_at_end: list[int] = []
+        self.drain_s: list[float] = []
 
-def finish_clickhouse_sink(sink: Any) -> int | None:
-    return None
+    def settings(self, name: str) -> dict[str, Any]:
+        return {
+            "clickhouse_host": self.server.host,
+            "clickhouse_port": self.server.port,
+            "clickhouse_database": f"bench_{name}",
+            "spool_dir": str(self.spool_root / name),
+            "write_clickhouse": True,
+        }
+
+    async def start_sink(self, settings: ProducerSettings) -> Any:
+        from services.producer.adapters.clickhouse_ticks import ClickHouseTicks
+
+        sink = ClickHouseTicks(settings, ProducerMetrics(CollectorRegistry()))
+        await sink.start()
+        self.sinks.append(sink)
+        return sink
+
+    async def close_sink(self, sink: Any) -> None:
+        """Close after the measured window: how far behind the inserts were, and how long the
+        rest took to drain."""
+        self.backlog_at_end.append(sink.writer.buffered)
+        started = time.monotonic()
+        await sink.close()
+        self.drain_s.append(time.monotonic() - started)
+
+    def rows(self, name: str) -> int:
+        from clickhouse_driver import Client
+
+        client = Client(host=self.server.host, port=self.server.port, database=f"bench_{name}")
+        try:
+            count: int = client.execute("SELECT count() FROM ticks")[0][0]
+            return count
+        finally:
+            client.disconnect()
 
 
 if __name__ == "__main__":

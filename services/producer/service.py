@@ -130,10 +130,11 @@ class Producer:
         listener = asyncio.create_task(self._listen(stop), name="producer-listen")
         sampler = asyncio.create_task(self._sample(stop), name="producer-sample")
         tasks: list[asyncio.Task[None]] = [listener, sampler]
+        publishing: asyncio.Task[None] | None = None
         try:
             if not await self._start_feed(stop):
                 return
-            tasks.append(asyncio.create_task(self.publisher.run(stop), name="producer-publish"))
+            publishing = asyncio.create_task(self.publisher.run(stop), name="producer-publish")
             tasks.append(asyncio.create_task(self._watchdog(stop), name="producer-watchdog"))
             tasks.append(asyncio.create_task(self._token_loop(stop), name="producer-token"))
             await stop.wait()
@@ -142,6 +143,10 @@ class Producer:
             self._token_changed.set()
             for conn in self.connections.values():
                 conn.close(clean=True)
+            if publishing is not None:
+                # Not cancelled: a batch cut in the middle of its append would be in Redis (and
+                # ClickHouse) without being counted. It returns after the batch in hand.
+                await publishing
             tasks.extend(self._background)
             for task in tasks:
                 task.cancel()

@@ -110,6 +110,20 @@ class BatchWriter:
                 self._oldest_at = self._clock.now()
             self._buffer.extend(values)
 
+    def add_values(self, rows: Sequence[Row]) -> None:
+        """Buffer rows given as tuples already in `columns` order (hot paths that build them
+        directly; the mapping check of `add` is skipped, the arity is still checked)."""
+        if not rows:
+            return
+        width = len(self.columns)
+        for values in rows:
+            if len(values) != width:
+                raise ValueError(f"row for {self.table} has {len(values)} values, not {width}")
+        with self._buffer_lock:
+            if not self._buffer:
+                self._oldest_at = self._clock.now()
+            self._buffer.extend(rows)
+
     @property
     def buffered(self) -> int:
         return len(self._buffer)

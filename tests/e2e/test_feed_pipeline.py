@@ -35,6 +35,21 @@ def clickhouse(server: ClickHouseServer, database: str) -> Client:
     return Client(host=server.host, port=server.port, database=database)
 
 
+async def tick_keys(redis: Any, partitions: int) -> list[tuple[int, int, int, float]]:
+    from shared.bus import decode_entry
+    from shared.messages import Tick
+
+    keys = []
+    for p in range(partitions):
+        stream = c.partitioned(c.TICKS, p)
+        for _, fields in await redis.xrange(stream):
+            tick = decode_entry(stream, fields)
+            assert isinstance(tick, Tick)
+            stamp = int(tick.exchange_ts.timestamp()) * 1_000_000 + tick.exchange_ts.microsecond
+            keys.append((tick.instrument_token, stamp, tick.received_ns, tick.last_price))
+    return sorted(keys)
+
+
 async def stream_count(redis: Any, partitions: int) -> int:
     return sum([await redis.xlen(c.partitioned(c.TICKS, p)) for p in range(partitions)])
 
@@ -73,6 +88,7 @@ async def test_the_tick_count_is_equal_from_the_simulator_through_redis_to_click
                 witness.close()
             published = rp.producer.published
             in_redis = await stream_count(rp.redis, settings.tick_partitions)
+            redis_keys = await tick_keys(rp.redis, settings.tick_partitions)
     finally:
         await sink.close()
     client = clickhouse(clickhouse_server, clickhouse_db)
@@ -82,12 +98,20 @@ async def test_the_tick_count_is_equal_from_the_simulator_through_redis_to_click
         depth = client.execute(
             "SELECT length(bid_prices) FROM ticks WHERE symbol LIKE 'NFO:%' LIMIT 1"
         )
+        clickhouse_keys = sorted(
+            client.execute(
+                "SELECT instrument_token, toUnixTimestamp64Micro(exchange_ts), received_ns, "
+                "last_price FROM ticks"
+            )
+        )
     finally:
         client.disconnect()
     assert sent - 2 * len(tokens) >= 120 * 2  # two minutes of at least the two indices
     assert published == in_redis == in_clickhouse
     assert symbols == set(rp.producer.subscription.symbols.values())
     assert depth == [(5,)]
+    # The same ticks, field for field (times to the microsecond), in Redis and ClickHouse.
+    assert clickhouse_keys == redis_keys
     assert not any((tmp_path / "spool").rglob("*.batch"))  # nothing left waiting
 
 

@@ -1,6 +1,6 @@
 """Every tick into ClickHouse `ticks` through the shared BatchWriter (an IO adapter, a TickSink).
 
-`add` only buffers rows (shared.store.tick_row); a background flusher inserts batches of
+`add` only buffers rows (tick_rows.TickRows, equal to shared.store.tick_row); a background flusher inserts batches of
 `clickhouse_batch_rows` (or whatever waited `clickhouse_flush_s`) in a worker thread, retries
 network errors and spools batches to `<spool_dir>/producer/ticks` while ClickHouse is down, to
 replay them in order when it is back. The Producer starts and streams to Redis even when
@@ -19,6 +19,7 @@ from typing import Any
 
 from services.producer.adapters.metrics import ProducerMetrics
 from services.producer.settings import ProducerSettings
+from services.producer.tick_rows import TickRows
 from shared.clock import Clock, SystemClock
 from shared.messages import Tick
 from shared.store import (
@@ -28,7 +29,6 @@ from shared.store import (
     clickhouse_from_settings,
     run_flusher,
     spool_for,
-    tick_row,
 )
 from shared.store.migrated_inserter import MigratedInserter
 
@@ -69,6 +69,7 @@ class ClickHouseTicks:
             ),
             metrics=metrics,
         )
+        self.rows = TickRows()
         self._stop = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
 
@@ -89,7 +90,8 @@ class ClickHouseTicks:
 
     def add(self, ticks: Sequence[Tick]) -> None:
         """Buffer rows for `ticks` (no IO)."""
-        self.writer.add_many([tick_row(tick) for tick in ticks])
+        row = self.rows.row
+        self.writer.add_values([row(tick) for tick in ticks])
 
     async def close(self) -> None:
         """Flush what is buffered (to ClickHouse or the spool) and disconnect."""

@@ -229,6 +229,8 @@ class Producer:
             {**self.publisher.parser.symbols, **subscription.symbols}
         )
         self.shards = {f"c{i}": tokens for i, tokens in enumerate(shards.connections)}
+        for name in self.shards:
+            self.d.metrics.connection_seen(name)
         self.d.metrics.subscribed_instruments.set(sum(len(t) for t in self.shards.values()))
         logger.info(
             "streaming %d instruments over %d connection(s), mode %s",
@@ -444,8 +446,8 @@ class Producer:
                 m.stale_instruments.set(staleness.stale)
             try:
                 await self.d.redis.set(key, self.d.clock.now().isoformat(), ex=HEARTBEAT_TTL_S)
-                for p in range(s.tick_partitions):
-                    stream = c.partitioned(c.TICKS, p)
+                written = [c.partitioned(c.TICKS, p) for p in range(s.tick_partitions)]
+                for stream in (*written, c.SESSION_EVENTS, c.CONTROL):
                     m.stream_length.labels(stream).set(await self.d.redis.xlen(stream))
             except Exception as exc:
                 logger.debug("sampling Redis failed: %s", type(exc).__name__)

@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.metrics import PREFIX, BaseMetrics
 
+RECONNECT_REASONS = ("stall", "token", "dropped", "resubscribe")
+DROP_REASONS = ("buffer_overflow", "redis_unavailable")
 # Exchange timestamps have whole-second resolution: buckets from 0.25 s up.
 LAG_BUCKETS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 
@@ -28,6 +30,8 @@ class ProducerMetrics(BaseMetrics):
             ["reason"],
             registry=registry,
         )
+        for reason in DROP_REASONS:
+            self.ticks_dropped.labels(reason)
         self.bad_packets = Counter(
             f"{PREFIX}bad_packets",
             "Ticker packets that could not be parsed (dead-lettered)",
@@ -81,6 +85,15 @@ class ProducerMetrics(BaseMetrics):
             ["table", "outcome"],
             registry=registry,
         )
+
+    def connection_seen(self, connection: str) -> None:
+        """Create every per-connection series at 0, so a scrape shows them before any event."""
+        self.ticks_received.labels(connection)
+        self.feed_stalls.labels(connection)
+        self.connected.labels(connection)
+        self.seconds_since_last_tick.labels(connection)
+        for reason in RECONNECT_REASONS:
+            self.reconnects.labels(connection, reason)
 
     # BusMetrics (shared.bus) on top of BaseMetrics.
     def handled(self, stream: str) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.sentinel.checks import CHECK_NAMES
+from services.sentinel.login_policy import LoginOutcome
 from shared.metrics import PREFIX, BaseMetrics
 
 
@@ -47,6 +50,8 @@ class SentinelMetrics(BaseMetrics):
         self._spool_backlog: dict[str, int] = {}
         for name in CHECK_NAMES:
             self.premarket_check.labels(name).set(0)
+        for outcome in get_args(LoginOutcome):  # every outcome scraped from the start (rate())
+            self.logins.labels(outcome)
         self.token_valid.set(0)
 
     # BusMetrics (shared.bus) on top of BaseMetrics.

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import redis
 
-from services.cli.run.stack import running
+from services.cli.run.processes import running
 from shared import constants as c
 from shared.bus import decode_entry
 from shared.localservers.process import listening_inodes

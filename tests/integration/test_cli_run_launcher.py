@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.run.stack import running
+from services.cli.run.processes import running
 from shared.localservers.process import listening_inodes
 from tests.e2e.test_make_run import descendants
 from tests.support import eventually_sync

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import redis
 
-from services.cli.run.stack import StackSpec, children, running
+from services.cli.run.processes import children, running
+from services.cli.run.stack import StackSpec
 from shared.localservers.process import listening_inodes
 from tests.support import eventually_sync, free_port
 

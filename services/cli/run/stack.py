@@ -16,8 +16,6 @@ details go to <var>/log/run.log.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -27,8 +25,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -36,13 +32,14 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from services.cli.run.supervision import CrashWatch, SupervisorEvent, parse_supervisor_line
+from services.cli.run.probes import LogFollower, answers, sim_clock, sim_state
+from services.cli.run.processes import become_subreaper, running, stop_orphans
+from services.cli.run.supervision import CrashWatch, SupervisorEvent
 from shared.localservers import ClickHouseServer, RedisServer, ServerError
 from shared.localservers.process import die_with_parent, stop_process, tail, wait_until_listening
 from shared.store import apply_migrations, connect_clickhouse
 
 logger = logging.getLogger("tradealgo.run.stack")
-_PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass(frozen=True)
@@ -262,124 +259,6 @@ def prepare_database(port: int, database: str) -> list[str]:
         return [f"{m.version:03d}_{m.name}" for m in apply_migrations(client)]
     finally:
         client.disconnect()
-
-
-class LogFollower:
-    """The supervisord events appended to its log since the last call."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.partial = ""
-
-    def skip_to_end(self) -> None:
-        self.offset = self.path.stat().st_size if self.path.exists() else 0
-
-    def new_events(self) -> list[SupervisorEvent]:
-        try:
-            with self.path.open("r", errors="replace") as log:
-                log.seek(self.offset)
-                text = log.read()
-                self.offset = log.tell()
-        except OSError:
-            return []
-        lines = (self.partial + text).split("\n")
-        self.partial = lines.pop()
-        return [e for e in map(parse_supervisor_line, lines) if e is not None]
-
-
-def answers(port: int, path: str) -> bool:
-    """The service on this loopback port answers GET `path` with 200."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1.0) as answer:
-            return int(answer.status) == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _sim_call(url: str, body: bytes | None = None) -> dict[str, Any]:
-    request = urllib.request.Request(url, data=body, method="POST" if body else "GET")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=2.0) as answer:
-            doc = json.loads(answer.read())
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        logger.warning("simulator control %s failed: %s", url, exc)
-        return {}
-    data = doc.get("data") if isinstance(doc, dict) else None
-    return data if isinstance(data, dict) else {}
-
-
-def sim_state(port: int) -> dict[str, Any]:
-    """The simulator's /_sim/state (clock, connections...); {} when it does not answer."""
-    return _sim_call(f"http://127.0.0.1:{port}/_sim/state")
-
-
-def sim_clock(port: int, action: str) -> dict[str, Any]:
-    """POST /_sim/clock {"action": action}; the new state, or {}."""
-    return _sim_call(f"http://127.0.0.1:{port}/_sim/clock", json.dumps({"action": action}).encode())
-
-
-def running(pid: int) -> bool:
-    """The process exists and is not a zombie (reaping is left to whoever owns it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def children(pid: int) -> list[int]:
-    """Live processes whose parent is `pid` (from /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        state, ppid = fields[0], int(fields[1])
-        if ppid == pid and state != "Z":
-            found.append(int(entry))
-    return found
-
-
-def stop_orphans(timeout: float, keep: set[int]) -> list[int]:
-    """SIGTERM, then SIGKILL, every child of this subreaper except `keep` (the servers it stops
-    itself, in order): processes re-parented here because their parent died. Reaps them."""
-    strays = [pid for pid in children(os.getpid()) if pid not in keep]
-    for pid in strays:
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_reap(p) for p in strays):
-        time.sleep(0.1)
-    for pid in strays:
-        if _reap(pid):
-            _signal(pid, signal.SIGKILL)
-            while _reap(pid):
-                time.sleep(0.05)
-    return sorted(strays)
-
-
-def _reap(pid: int) -> bool:
-    """True while `pid` still runs; reaps it once it exited."""
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return running(pid)
-    return waited == 0
-
-
-def _signal(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
-
-
-def become_subreaper() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from services.gatekeeper.adapters.journal import Journal
 from services.gatekeeper.adapters.kite_broker import Broker, BrokerOptions, KiteBroker
+from services.gatekeeper.adapters.market_clock import MarketClock
 from services.gatekeeper.adapters.metrics import GatekeeperMetrics
 from services.gatekeeper.adapters.order_feed import OrderUpdateFeed
 from services.gatekeeper.adapters.redis_state import RedisState
@@ -120,7 +121,8 @@ def build_gatekeeper(
 async def serve(settings: GatekeeperSettings) -> int:
     from services.gatekeeper.adapters.clickhouse_journal import clickhouse_journal
 
-    clock = SystemClock()
+    wall = SystemClock()
+    clock: Clock = MarketClock(wall) if settings.market_clock() else wall
     registry = CollectorRegistry()
     metrics = GatekeeperMetrics(registry)
     redis = redis_client(settings.redis_url)
@@ -155,9 +157,10 @@ def main() -> int:
     register_settings_secrets(settings)
     configure_logging(settings.log_level, settings.log_json, SERVICE)
     logger.info(
-        "Gatekeeper starting in %s mode%s",
+        "Gatekeeper starting in %s mode%s%s",
         settings.mode,
         f" (paper fills: {settings.paper_source()})" if settings.mode == "paper" else "",
+        ", clock: the market's (newest tick)" if settings.market_clock() else "",
     )
     try:
         return asyncio.run(serve(settings))

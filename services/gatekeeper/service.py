@@ -385,6 +385,9 @@ class Gatekeeper:
             # and wait while one is on its way to the broker (prices can wait a millisecond).
             await asyncio.sleep(0)
             await self._ticks_may_run.wait()
+        observe = getattr(self.d.clock, "observe", None)
+        if observe is not None:  # the market clock of a replay
+            observe(message.exchange_ts)
         now = self.d.clock.now()
         outcome = self.engine.on_tick(self.state, message, now)
         for order_id, update in self.desk.on_tick(message):

@@ -41,6 +41,7 @@ Weight = Annotated[float, Field(ge=0, le=1)]
 StrList = Annotated[tuple[str, ...], NoDecode]
 PaperFills = Literal["auto", "local", "simulator"]
 OrderUpdateSource = Literal["websocket", "poll"]
+ClockSource = Literal["auto", "system", "market"]
 
 
 def _alias(name: str, fallback: str) -> AliasChoices:
@@ -177,6 +178,11 @@ class GatekeeperSettings(ServiceSettings):
         description="KiteTicker root for order updates",
     )
     http_timeout_s: float = Field(7.0, gt=0, description="Kite REST timeout, s")
+    clock: ClockSource = Field(
+        "auto",
+        description="system (wall clock), market (the newest tick's exchange time: replays on the "
+        "simulator), auto (market in paper mode against the simulator, else system)",
+    )
     paper_fills: PaperFills = Field(
         "auto",
         description="paper fills: local (fill model on live ticks), simulator (orders sent to "
@@ -279,6 +285,8 @@ class GatekeeperSettings(ServiceSettings):
             )
         if self.daily_loss_limit_pct > self.kill_switch_loss_pct:
             raise ValueError("daily_loss_limit_pct must not exceed kill_switch_loss_pct")
+        if self.mode == "live" and self.clock == "market":
+            raise ValueError("clock=market replays the simulator's day: never in live mode")
         if (
             self.mode == "paper"
             and self.paper_fills == "simulator"
@@ -301,6 +309,12 @@ class GatekeeperSettings(ServiceSettings):
         if self.paper_fills == "auto":
             return "local" if is_real_kite(self.kite_api_root) else "simulator"
         return self.paper_fills
+
+    def market_clock(self) -> bool:
+        """Whether `now` follows the ticks (a replay on the simulator) instead of the wall."""
+        if self.clock == "auto":
+            return self.mode == "paper" and self.paper_source() == "simulator"
+        return self.clock == "market"
 
     def sends_to_broker(self) -> bool:
         """Whether orders go to a Kite API (live, or paper against the simulator)."""

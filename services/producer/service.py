@@ -21,15 +21,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from services.producer.adapters.feed import TickerFeed
 from services.producer.adapters.instrument_source import RedisInstruments
 from services.producer.adapters.kite_rest import KiteQuotes, TokenRejected
 from services.producer.adapters.metrics import ProducerMetrics
 from services.producer.adapters.publisher import TickPublisher, TickSink
+from services.producer.adapters.resolver import SubscriptionResolver
 from services.producer.frame_buffer import FrameBuffer
 from services.producer.packets import TickParser
 from services.producer.settings import ProducerSettings
 from services.producer.sharding import shard_tokens
-from services.producer.subscriptions import Subscription, resolve_subscription
+from services.producer.subscriptions import Subscription
 from services.producer.ticker import (
     EVENT_CLOSED,
     EVENT_CONNECTED,
@@ -37,12 +39,9 @@ from services.producer.ticker import (
     EVENT_RECONNECTING,
     EVENT_SERVER_ERROR,
     EVENT_TOKEN_REJECTED,
-    TickerConnection,
     TickerEvent,
-    TickerOptions,
 )
 from services.producer.watchdog import (
-    ConnectionView,
     find_stalls,
     instrument_staleness,
     seconds_since_last_tick,
@@ -51,7 +50,7 @@ from shared import constants as c
 from shared.alerts import Alert, Alerter, Severity
 from shared.bus import StreamBus
 from shared.calendar import NseCalendar
-from shared.clock import Clock, to_ist
+from shared.clock import Clock
 from shared.messages import Control, Message, SessionEvent
 from shared.session import token_fingerprint, token_rejected_event
 
@@ -84,8 +83,8 @@ class Producer:
         self.publisher = TickPublisher(
             self.buffer, self._wake, deps.bus, deps.sink, deps.metrics, settings
         )
-        self.connections: dict[str, TickerConnection] = {}
-        self.shards: dict[str, tuple[int, ...]] = {}
+        self.feed = TickerFeed(settings, self.buffer, deps.metrics, self._notify_threadsafe)
+        self.resolver = SubscriptionResolver(settings, deps.instruments, deps.quotes, deps.clock)
         self.subscription = Subscription({}, ())
         self.token = ""
         self.rejected_fingerprint = ""
@@ -96,7 +95,6 @@ class Producer:
         self._token_changed = asyncio.Event()
         self._stop: asyncio.Event | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._logged_problems: tuple[str, ...] = ()
 
     def _spawn(self, coro: Any) -> None:
         """A fire-and-forget task that is still tracked (and cancelled at shutdown)."""
@@ -115,7 +113,7 @@ class Producer:
         """/ready: streaming or not, and why; a HALT is reported although ticks keep flowing."""
         if self.waiting_for:
             return False, f"waiting for {self.waiting_for}"
-        if not any(conn.connected for conn in self.connections.values()):
+        if not self.feed.any_connected():
             return False, "no ticker connection is open"
         if self.halted:
             return False, f"halted ({self.halt_reason}); ticks keep streaming (risk needs prices)"
@@ -141,8 +139,7 @@ class Producer:
         finally:
             self._wake.set()
             self._token_changed.set()
-            for conn in self.connections.values():
-                conn.close(clean=True)
+            self.feed.close_all()
             if publishing is not None:
                 # Not cancelled: a batch cut in the middle of its append would be in Redis (and
                 # ClickHouse) without being counted. It returns after the batch in hand.
@@ -173,7 +170,7 @@ class Producer:
                 if subscription is not None and subscription.symbols:
                     self.token = token
                     self._apply_subscription(subscription)
-                    self._connect_all("start")
+                    self.feed.connect_all(self.token, "start")
                     self.waiting_for = ""
                     return True
                 if subscription is not None:
@@ -187,34 +184,7 @@ class Producer:
         return False
 
     async def _resolve(self, token: str) -> Subscription:
-        s = self.settings
-        spots = sorted(set(s.option_underlyings.values()))
-        refs = await self.d.instruments.by_symbols([*s.instruments, *spots])
-        options = {
-            name: await self.d.instruments.options_of(s.option_exchange, name)
-            for name in s.option_underlyings
-        }
-        quotes = await self.d.quotes.spots(token, spots) if spots else {}
-        prices = {symbol: q.last_price for symbol, q in quotes.items() if q.last_price > 0}
-        market_dates = [q.market_date for q in quotes.values() if q.market_date is not None]
-        # Before the open Kite (or a replay) may have no quote yet: our own ticks of the spot
-        # (streamed as an explicit instrument) centre the chain once they arrive.
-        for symbol in spots:
-            ref = refs.get(symbol)
-            tick = self.publisher.last_tick.get(ref.instrument_token) if ref else None
-            if symbol not in prices and tick is not None and tick.last_price > 0:
-                prices[symbol] = tick.last_price
-                market_dates.append(to_ist(tick.exchange_ts).date())
-        today = min(market_dates) if market_dates else to_ist(self.d.clock.now()).date()
-        subscription = resolve_subscription(
-            s.instruments, s.option_underlyings, refs, options, prices, today,
-            s.option_strikes_each_side,
-        )  # fmt: skip
-        if subscription.problems != self._logged_problems:
-            for problem in subscription.problems:
-                logger.error("subscription problem: %s", problem)
-            self._logged_problems = subscription.problems
-        return subscription
+        return await self.resolver.resolve(token, self.publisher.last_tick)
 
     def _apply_subscription(self, subscription: Subscription) -> None:
         s = self.settings
@@ -228,47 +198,14 @@ class Producer:
         self.publisher.parser = TickParser(
             {**self.publisher.parser.symbols, **subscription.symbols}
         )
-        self.shards = {f"c{i}": tokens for i, tokens in enumerate(shards.connections)}
-        for name in self.shards:
-            self.d.metrics.connection_seen(name)
-        self.d.metrics.subscribed_instruments.set(sum(len(t) for t in self.shards.values()))
+        self.feed.set_shards({f"c{i}": tokens for i, tokens in enumerate(shards.connections)})
+        streamed = sum(len(t) for t in self.feed.shards.values())
+        self.d.metrics.subscribed_instruments.set(streamed)
         logger.info(
             "streaming %d instruments over %d connection(s), mode %s",
-            sum(len(t) for t in self.shards.values()),
-            len(self.shards),
+            streamed,
+            len(self.feed.shards),
             s.tick_mode,
-        )
-
-    def _options(self) -> TickerOptions:
-        s = self.settings
-        return TickerOptions(
-            s.api_key, s.kite_ws_root, s.tick_mode, s.reconnect_max_tries,
-            s.reconnect_max_delay_s, s.connect_timeout_s, int(s.snapshot_grace_s * 1e9),
-        )  # fmt: skip
-
-    def _connect_all(self, reason: str) -> None:
-        for name in list(self.connections):
-            if name not in self.shards:
-                self.connections.pop(name).close()
-        for name in self.shards:
-            self._replace(name, reason)
-
-    def _replace(self, name: str, reason: str) -> None:
-        """A fresh KiteTicker for one shard (new token, stall, start); the old one is dropped."""
-        old = self.connections.get(name)
-        if old is not None:
-            old.close()
-            self.d.metrics.reconnects.labels(name, reason).inc()
-        conn = TickerConnection(
-            name, self.shards[name], self.token, self._options(), self.buffer,
-            self._notify_threadsafe, time.time_ns(),
-        )  # fmt: skip
-        if reason == "stall" and old is not None:
-            conn.silent_restarts = old.silent_restarts + 1 if old.last_frame_ns is None else 1
-        self.connections[name] = conn
-        conn.start()
-        logger.info(
-            "ticker %s (re)connecting: %s, %d instruments", name, reason, len(self.shards[name])
         )
 
     # -- thread bridge --------------------------------------------------------------------------
@@ -287,7 +224,7 @@ class Producer:
 
     def _on_ticker_event(self, event: TickerEvent) -> None:
         name, kind, detail = event
-        conn = self.connections.get(name)
+        conn = self.feed.connections.get(name)
         if kind == EVENT_CONNECTED:
             logger.info("ticker %s connected: %s", name, detail)
         elif kind == EVENT_CLOSED:
@@ -315,7 +252,7 @@ class Producer:
             logger.info("subscription grows from %d to %d instruments: resubscribing",
                         len(self.subscription.symbols), len(subscription.symbols))  # fmt: skip
             self._apply_subscription(subscription)
-            self._connect_all("resubscribe")
+            self.feed.connect_all(self.token, "resubscribe")
         else:
             self.subscription = subscription
 
@@ -370,20 +307,9 @@ class Producer:
             logger.warning("subscription not re-resolved for the new token: %s", exc)
         self.rejected_fingerprint = ""
         self.waiting_for = ""
-        self._connect_all("token")
+        self.feed.connect_all(self.token, "token")
 
     # -- watchdog and gauges --------------------------------------------------------------------
-
-    def views(self) -> dict[str, ConnectionView]:
-        return {
-            name: ConnectionView(
-                name,
-                conn.started_ns / 1e9,
-                None if conn.last_frame_ns is None else conn.last_frame_ns / 1e9,
-                conn.silent_restarts,
-            )
-            for name, conn in self.connections.items()
-        }
 
     async def _watchdog(self, stop: asyncio.Event) -> None:
         s = self.settings
@@ -396,24 +322,24 @@ class Producer:
             market_open = (
                 self.d.calendar.is_market_open(self.d.clock.now()) if self.d.calendar else True
             )
-            views = self.views()
+            views = self.feed.views()
             for name, view in views.items():
                 self.d.metrics.seconds_since_last_tick.labels(name).set(
                     seconds_since_last_tick(view, now)
                 )
                 self.d.metrics.connected.labels(name).set(
-                    1 if self.connections[name].connected else 0
+                    1 if self.feed.connections[name].connected else 0
                 )
             stalls = find_stalls(
                 views.values(), now, market_open, s.stall_seconds,
                 s.watch_outside_market_hours, s.stall_backoff_max_s,
             )  # fmt: skip
             for stall in stalls:
-                if self.connections[stall.connection].token_rejected:
+                if self.feed.connections[stall.connection].token_rejected:
                     continue  # explained: waiting for a new token, reconnecting would not help
                 logger.error("feed stall: %s", stall.reason)
                 self.d.metrics.feed_stalls.labels(stall.connection).inc()
-                self._replace(stall.connection, "stall")
+                self.feed.replace(stall.connection, self.token, "stall")
                 self._spawn(
                     self.d.alerter.send(
                         Alert(Severity.CRITICAL, f"producer-stall-{stall.connection}",
@@ -437,11 +363,11 @@ class Producer:
                 self._dropped_seen = dropped
             if self.subscription.problems and not self.waiting_for:
                 await self._retry_resolution()
-            if self.connections:
+            if self.feed.connections:
                 staleness = instrument_staleness(
                     {t: tick.received_ns / 1e9 for t, tick in self.publisher.last_tick.items()},
-                    {t: name for name, tokens in self.shards.items() for t in tokens},
-                    self.views(), time.time(), s.instrument_stale_seconds, s.stall_seconds,
+                    {t: name for name, tokens in self.feed.shards.items() for t in tokens},
+                    self.feed.views(), time.time(), s.instrument_stale_seconds, s.stall_seconds,
                 )  # fmt: skip
                 m.stale_instruments.set(staleness.stale)
             try:

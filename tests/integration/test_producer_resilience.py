@@ -51,8 +51,8 @@ async def test_a_stalled_feed_raises_an_alert_and_reconnects_within_5_s(
         await eventually(lambda: rp.producer.readiness()[0], timeout=15)
         await asyncio.to_thread(kite_sim.control.speed, 1.0)
         await asyncio.to_thread(kite_sim.control.resume)
-        await eventually(lambda: rp.producer.connections["c0"].last_frame_ns is not None)
-        first = rp.producer.connections["c0"]
+        await eventually(lambda: rp.producer.feed.connections["c0"].last_frame_ns is not None)
+        first = rp.producer.feed.connections["c0"]
         assert rp.alerter.alerts == []
 
         await asyncio.to_thread(kite_sim.control.faults, stall_ticks_s=6.0)
@@ -63,8 +63,8 @@ async def test_a_stalled_feed_raises_an_alert_and_reconnects_within_5_s(
         # A NEW connection, open again within 5 s of the detection.
         await eventually(
             lambda: (
-                rp.producer.connections["c0"] is not first
-                and rp.producer.connections["c0"].connected
+                rp.producer.feed.connections["c0"] is not first
+                and rp.producer.feed.connections["c0"].connected
             ),
             timeout=5,
         )
@@ -89,11 +89,11 @@ async def test_a_dropped_connection_resumes_with_no_gap_beyond_the_outage(
         await asyncio.to_thread(kite_sim.control.speed, 1.0)
         await asyncio.to_thread(kite_sim.control.resume)
         await asyncio.sleep(3)
-        conn = rp.producer.connections["c0"]
+        conn = rp.producer.feed.connections["c0"]
         dropped_at = time.monotonic()
         await asyncio.to_thread(kite_sim.control.faults, drop_websocket=True)
         await eventually(lambda: not conn.connected, timeout=5)
-        await eventually(lambda: rp.producer.connections["c0"].connected, timeout=10)
+        await eventually(lambda: rp.producer.feed.connections["c0"].connected, timeout=10)
         outage = time.monotonic() - dropped_at
         reconnected_ns = time.time_ns()
         await asyncio.sleep(3)

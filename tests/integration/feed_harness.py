@@ -29,7 +29,7 @@ from services.sentinel.kite_login import BackoffPolicy
 from services.sentinel.service import Sentinel
 from services.sentinel.settings import SentinelSettings
 from services.sentinel.token_expiry import token_expires_at
-from shared.alerts import Alert
+from shared.alerts import Alert, Alerter
 from shared.bus import StreamBus, redis_client
 from shared.calendar import load_calendar
 from shared.clock import SystemClock
@@ -40,16 +40,20 @@ FAST_BACKOFF = BackoffPolicy(attempts=2, initial_s=0.05, max_s=0.1)
 
 
 class RecordingAlerter:
-    """An Alerter that keeps what it was asked to send."""
+    """An Alerter that keeps what it was asked to send (and hands it on to `forward`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, forward: Alerter | None = None) -> None:
         self.alerts: list[Alert] = []
+        self.forward = forward
 
     async def send(self, alert: Alert) -> None:
         self.alerts.append(alert)
+        if self.forward is not None:
+            await self.forward.send(alert)
 
     async def close(self) -> None:
-        return None
+        if self.forward is not None:
+            await self.forward.close()
 
     def keys(self) -> list[str]:
         return [a.key for a in self.alerts]
@@ -118,11 +122,11 @@ class RunningProducer:
 
 @contextlib.asynccontextmanager
 async def running_producer(
-    settings: ProducerSettings, sink: TickSink | None = None
+    settings: ProducerSettings, sink: TickSink | None = None, forward_alerts: Alerter | None = None
 ) -> AsyncIterator[RunningProducer]:
     redis = redis_client(settings.redis_url)
     metrics = ProducerMetrics(CollectorRegistry())
-    alerter = RecordingAlerter()
+    alerter = RecordingAlerter(forward_alerts)
     producer = producer_main.build_producer(
         settings, redis, metrics, sink, alerter, SystemClock(), load_calendar()
     )
@@ -133,6 +137,7 @@ async def running_producer(
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+        await alerter.close()
         await redis.aclose()
 
 

@@ -109,3 +109,41 @@ async def test_a_dropped_connection_resumes_with_no_gap_beyond_the_outage(
     assert max(gaps) <= outage + 1.5, (max(gaps), outage)
     # Everything subscribed before the drop still ticks after it (KiteTicker resubscribed).
     assert {t.symbol for t in everything if t.received_ns > reconnected_ns} == subscribed
+
+
+async def test_the_stall_alert_reaches_a_slack_webhook(kite_sim: KiteSim, redis_url: str) -> None:
+    from aiohttp import web
+
+    from shared.alert_policy import AlertPolicy
+    from shared.alerts import WebhookAlerter
+    from shared.clock import SystemClock
+
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/services/T000/B000/XXXX", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    slack = WebhookAlerter(
+        service="producer", policy=AlertPolicy(20, 300.0), clock=SystemClock(),
+        slack_webhook_url=f"http://127.0.0.1:{port}/services/T000/B000/XXXX",
+    )  # fmt: skip
+    try:
+        settings = producer_settings(kite_sim, redis_url, stall_seconds=1.5)
+        async with running_producer(settings, forward_alerts=slack) as rp:
+            await seed_session(rp.redis, kite_sim)
+            await eventually(lambda: rp.producer.readiness()[0], timeout=15)
+            # Paused simulator: the feed is silent, as a stalled exchange feed would be.
+            await eventually(lambda: received, timeout=10)
+    finally:
+        await runner.cleanup()
+    text = received[0]["text"]
+    assert text.startswith("[CRITICAL] producer: Tick feed stalled")
+    assert "no tick on connection c0" in text

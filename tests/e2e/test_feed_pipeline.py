@@ -4,6 +4,7 @@ Sentinel's audit and instruments land in ClickHouse; ClickHouse down never stops
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,17 @@ async def tick_keys(redis: Any, partitions: int) -> list[tuple[int, int, int, fl
     return sorted(keys)
 
 
+async def settled(count: Callable[[], int], quiet_s: float = 0.5) -> int:
+    """The count once it has not changed for `quiet_s`."""
+    last = count()
+    while True:
+        await asyncio.sleep(quiet_s)
+        now = count()
+        if now == last:
+            return now
+        last = now
+
+
 async def stream_count(redis: Any, partitions: int) -> int:
     return sum([await redis.xlen(c.partitioned(c.TICKS, p)) for p in range(partitions)])
 
@@ -78,12 +90,16 @@ async def test_the_tick_count_is_equal_from_the_simulator_through_redis_to_click
             try:
                 await eventually(lambda: witness.tick_count() >= 2 * len(tokens))
                 await eventually(lambda: rp.producer.published >= 2 * len(tokens))
-                await asyncio.sleep(0.3)
-                baseline = rp.producer.published - witness.tick_count()  # snapshots before it
+                # The Producer's own subscription snapshots came before the witness's.
+                baseline = await settled(lambda: rp.producer.published) - await settled(
+                    witness.tick_count
+                )
                 await asyncio.to_thread(kite_sim.control.step, 120)
-                await asyncio.sleep(0.5)
-                sent = witness.tick_count()
-                await eventually(lambda: rp.producer.published - baseline == sent, timeout=10)
+                # Two minutes of at least the two indices, then wait until nothing more arrives.
+                await eventually(lambda: witness.tick_count() >= 2 * len(tokens) + 120 * 2)
+                sent = await settled(witness.tick_count)
+                await eventually(lambda: rp.producer.published - baseline >= sent, timeout=10)
+                assert await settled(lambda: rp.producer.published) - baseline == sent
             finally:
                 witness.close()
             published = rp.producer.published

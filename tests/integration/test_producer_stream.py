@@ -19,6 +19,17 @@ from tests.support import eventually
 pytestmark = pytest.mark.integration
 
 
+async def settled(count: Callable[[], int], quiet_s: float = 0.5) -> int:
+    """The count once it has not changed for `quiet_s`."""
+    last = count()
+    while True:
+        await asyncio.sleep(quiet_s)
+        now = count()
+        if now == last:
+            return now
+        last = now
+
+
 async def stream_ticks(redis: Any, partitions: int) -> list[Tick]:
     ticks: list[Tick] = []
     for p in range(partitions):
@@ -46,12 +57,13 @@ async def test_every_tick_of_a_simulated_minute_reaches_the_partitioned_stream_e
             # Both sides first get Kite's snapshots: one on subscribe, one on the mode change.
             await eventually(lambda: witness.tick_count() >= 2 * len(tokens))
             await eventually(lambda: rp.producer.published >= 2 * len(tokens))
-            before_ours, before_theirs = rp.producer.published, witness.tick_count()
+            before_theirs = await settled(witness.tick_count)
+            before_ours = await settled(lambda: rp.producer.published)
             await asyncio.to_thread(kite_sim.control.step, 60)
             await eventually(lambda: witness.tick_count() - before_theirs >= 60 * 2)
-            await asyncio.sleep(0.5)  # let both sides drain the last frame
-            theirs = witness.tick_count() - before_theirs
-            await eventually(lambda: rp.producer.published - before_ours == theirs, timeout=10)
+            theirs = await settled(witness.tick_count) - before_theirs
+            await eventually(lambda: rp.producer.published - before_ours >= theirs, timeout=10)
+            assert await settled(lambda: rp.producer.published) - before_ours == theirs
         finally:
             witness.close()
         ours = rp.producer.published

@@ -200,7 +200,7 @@ class Launcher:
             say(f"fresh simulated state (RUN_RESET_SIMULATION=true): cleared {event['path']}")
         elif kind == "redis":
             say(f"redis       up at {event['url']}")
-            self.watcher = StackWatcher(str(event["url"]), plan.metrics_urls(), timeout_s=1.0)
+            self.watcher = StackWatcher(str(event["url"]), plan.metrics_urls(), timeout_s=2.0)
         elif kind == "clickhouse":
             say(
                 f"clickhouse  up at 127.0.0.1:{event['port']} (database {self.run.clickhouse_database})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
@@ -32,9 +33,11 @@ class StackWatcher:
         self.timeout_s = timeout_s
         self.last_ids: dict[str, str] = dict.fromkeys(EVENT_STREAMS, "0-0")
         self.tally = EventTally()
+        self.pool = ThreadPoolExecutor(max_workers=max(1, len(metrics_urls)))
 
     def close(self) -> None:
         self.client.close()
+        self.pool.shutdown(wait=True)
 
     def poll(self) -> tuple[Progress, list[str]]:
         lines: list[str] = []
@@ -45,13 +48,19 @@ class StackWatcher:
         except redis.RedisError as exc:
             logger.info("progress: Redis not answering: %s", exc)
             return Progress(services_total=len(self._services())), lines
-        samples = {}
-        ready = 0
-        for name, url in self.metrics_urls.items():
-            answer = http_get(f"{url}/metrics", self.timeout_s)
-            samples[name] = parse_samples(answer.body) if answer.ok else []
-            if name != "simulator" and answer.ok:
-                ready += 1
+        # In parallel: a loaded machine answers slowly, one slow service must not stall the line.
+        answers = dict(
+            zip(
+                self.metrics_urls,
+                self.pool.map(
+                    lambda url: http_get(f"{url}/metrics", self.timeout_s),
+                    self.metrics_urls.values(),
+                ),
+                strict=True,
+            )
+        )
+        samples = {name: parse_samples(a.body) if a.ok else [] for name, a in answers.items()}
+        ready = sum(1 for name, a in answers.items() if a.ok and name != "simulator")
         progress = Progress(
             sim_time=sim_time,
             ticks=metric_sum(samples.get("producer", []), "tradealgo_ticks_published"),

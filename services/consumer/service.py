@@ -154,6 +154,8 @@ class Consumer:
             with contextlib.suppress(Exception):
                 await self.registry.leave()
             await asyncio.gather(control, return_exceptions=True)
+            if d.history is not None:
+                d.history.close()
             d.metrics.partitions_owned.set(0)
             d.metrics.stopped()
 

@@ -113,6 +113,11 @@ class HistoryLoader:
         self._report(symbol, timeframe, lookback, start, until, result)
         return result
 
+    def close(self) -> None:
+        """Release the historical API's HTTP connections."""
+        if self.kite is not None:
+            self.kite.close()
+
     async def backfill(
         self, token: int, symbol: str, timeframe: Timeframe, start: datetime, end: datetime
     ) -> list[Candle]:

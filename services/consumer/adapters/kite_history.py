@@ -132,11 +132,18 @@ class KiteHistory:
         if not token:
             raise HistoryUnavailable("no Kite access token in Redis (has the Sentinel logged in?)")
         if self._client is None or token != self._token:
+            self.close()
             self._client = KiteConnect(
                 self.api_key, access_token=token, root=self.root, timeout=self.timeout_s
             )
             self._token = token
         return self._client
+
+    def close(self) -> None:
+        """Close the HTTP session (its pooled connections)."""
+        if self._client is not None:
+            self._client.reqsession.close()
+            self._client = None
 
 
 def redis_token_source(redis: Any, key: str) -> TokenSource:

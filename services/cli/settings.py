@@ -74,10 +74,17 @@ class RunSettings(ServiceSettings):
         60.0, ge=0, description="simulated seconds per wall second (simulator runs; 0: flat out)"
     )
     day: date | None = Field(
-        None, description="simulated trading day (YYYY-MM-DD); empty: the simulator's SIM_DAY"
+        date(2024, 8, 8),
+        description="simulated trading day (YYYY-MM-DD; the default has several trades of the "
+        "demo strategy); empty: the simulator's SIM_DAY",
     )
     start_time: time | None = Field(
         None, description="simulated start time, IST (HH:MM); empty: the simulator's SIM_START_TIME"
+    )
+    sim_strategies: str = Field(
+        '[{"kind": "trend_option_seller", "symbols": ["NSE:NIFTY 50"]}]',
+        description="strategies of simulator runs (JSON as CONSUMER_STRATEGIES; the default sells "
+        "NIFTY options with the trend, which the simulator fills); empty: the Consumer's own",
     )
     reset_simulation: bool = Field(
         True, description="simulator runs start from empty Redis and ClickHouse state"

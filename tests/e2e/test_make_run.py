@@ -4,9 +4,10 @@ FILL (an OrderEvent COMPLETE in paper mode on ta:order_events), then sends SIGIN
 checks that everything stopped: exit code 0, no process of the run left, every port free.
 
 It needs all four services (services/{sentinel,producer,consumer,gatekeeper}/__main__.py),
-deploy/supervisord.conf and a strategy that trades on the chosen day; until they exist it fails
-and says what is missing. The replay starts shortly before a 15-minute EMA crossover of NIFTY 50
-(the Consumer's default strategy) at a high speed to keep the run short.
+deploy/supervisord.conf; until they exist it fails and says what is missing. It runs the default
+demo strategy of simulator runs (RUN_SIM_STRATEGIES: the trend option seller on NIFTY 50, 15-minute
+candles), whose first signal on 2024-08-08 is at 11:00 (SELL a NIFTY CE, filled by the simulator);
+the replay starts 15 simulated minutes before it.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from shared.messages import MessageError, OrderEvent
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-# 2024-08-08: the 15-minute EMA(9/21) of NIFTY 50 crosses on the 10:00 candle (closes 10:15).
-DAY, START, SPEED = "2024-08-08", "09:45", "120"
+# 2024-08-08: the trend turns bearish on the 10:45 candle (closes 11:00): SELL a NIFTY CE.
+DAY, START, SPEED = "2024-08-08", "10:45", "60"
 FIRST_FILL_TIMEOUT_S = 240.0
 STOP_TIMEOUT_S = 120.0
 

@@ -20,9 +20,7 @@ from types import FrameType
 from typing import IO, Any
 
 from services.cli.errors import PROBLEM, USAGE, CliError
-from services.cli.run.plan import (
-    RunPlan,
-)
+from services.cli.run.plan import RunPlan, strategies_summary
 from services.cli.run.progress import Progress, status_line
 from services.cli.run.setup import Layout, endpoints_text, plan_run, supervisor_env
 from services.cli.run.stack import StackSpec
@@ -119,6 +117,9 @@ class Launcher:
             start = plan.start_time.strftime("%H:%M") if plan.start_time else ""
             speed = "as fast as possible" if not plan.speed else f"{plan.speed:g}x"
             say(f"  replaying {day} {start} IST at {speed}; Gatekeeper mode PAPER (no real orders)")
+            strategies = plan.service_env.get("CONSUMER_STRATEGIES")
+            if strategies:
+                say(f"  strategies: {strategies_summary(strategies)} (RUN_SIM_STRATEGIES)")
         else:
             say(f"  Gatekeeper mode {plan.mode.upper()} (from .env)")
             if plan.mode == "live":

@@ -17,6 +17,7 @@ environment variables win over `.env` in pydantic-settings, whatever alias `.env
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -167,12 +168,14 @@ def build_plan(
     day: date | None,
     start_time: time | None,
     speed: float,
+    strategies: str = "",
 ) -> RunPlan:
     """The environment of every process of the run.
 
     `classes` maps each service to its settings class; `simulator` is the simulator's settings
     (its account is what the Sentinel logs in with); `configured_mode` is the Gatekeeper's mode
-    from `.env` (used as is against real Kite).
+    from `.env` (used as is against real Kite); `strategies` (JSON, simulator runs only) replaces
+    the Consumer's strategies when not empty.
     """
     missing = [name for name in SERVICES if name not in classes]
     if missing:
@@ -221,7 +224,10 @@ def build_plan(
         classes["producer"],
         {"api_key": account["api_key"], "kite_api_root": rest, "kite_ws_root": ws},
     )
-    env |= settings_env(classes["consumer"], _kite_fields(classes["consumer"], account, rest))
+    consumer = _kite_fields(classes["consumer"], account, rest)
+    if strategies.strip():
+        consumer["strategies"] = strategies.strip()
+    env |= settings_env(classes["consumer"], consumer)
     env |= settings_env(
         classes["gatekeeper"],
         {**_kite_fields(classes["gatekeeper"], account, rest), "mode": "paper"},
@@ -259,3 +265,21 @@ def _kite_fields(
     settings class has: not every service needs the API key or the root)."""
     wanted = {"api_key": account["api_key"], "kite_api_root": rest}
     return {name: value for name, value in wanted.items() if name in cls.model_fields}
+
+
+def strategies_summary(raw: str) -> str:
+    """'trend_option_seller on NSE:NIFTY 50' for the banner, from a strategies JSON list."""
+    try:
+        configs = json.loads(raw)
+    except ValueError:
+        return raw
+    if not isinstance(configs, list):
+        return raw
+    parts = []
+    for config in configs:
+        if not isinstance(config, dict):
+            continue
+        name = config.get("name") or config.get("kind", "?")
+        symbols = ", ".join(str(s) for s in config.get("symbols", []))
+        parts.append(f"{name} on {symbols}" if symbols else str(name))
+    return "; ".join(parts) or "none"

@@ -7,6 +7,7 @@ is in services.cli.run.plan (pure).
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -141,10 +142,23 @@ def plan_run(run: RunSettings) -> tuple[RunPlan, Layout]:
             day=run.day,
             start_time=run.start_time,
             speed=run.speed,
+            strategies=run.sim_strategies,
         )
     except PlanError as exc:
         raise CliError(str(exc), USAGE) from None
+    check_strategies(plan, found.get("consumer"))
     return plan, where
+
+
+def check_strategies(plan: RunPlan, consumer: type[ServiceSettings] | None) -> None:
+    """Refuse, before anything starts, strategies the Consumer would refuse at its start."""
+    raw = plan.service_env.get("CONSUMER_STRATEGIES")
+    if consumer is None or raw is None:
+        return
+    try:
+        load_settings(consumer, _env_file=None, strategies=json.loads(raw))
+    except ValueError as exc:  # not JSON, or SettingsError naming the problem
+        raise CliError(f"RUN_SIM_STRATEGIES: {exc}", USAGE) from None
 
 
 def supervisor_env(plan: RunPlan, where: Layout) -> dict[str, str]:

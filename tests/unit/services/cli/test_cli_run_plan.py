@@ -15,6 +15,7 @@ from services.cli.run.plan import (
     choose_broker,
     env_name,
     env_value,
+    strategies_summary,
 )
 from services.consumer.settings import ConsumerSettings
 from services.gatekeeper.settings import GatekeeperSettings
@@ -124,6 +125,35 @@ def test_simulator_run_points_every_service_at_the_simulator_in_paper_mode(
         assert settings.redis_url.get_secret_value() == "redis://127.0.0.1:6390/0"
         assert (settings.clickhouse_port, settings.metrics_port) == (9010, port)
         assert settings.spool_dir == "/r/var/spool"
+
+
+def test_simulator_run_replaces_the_consumers_strategies_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    demo = '[{"kind": "trend_option_seller", "symbols": ["NSE:NIFTY 50"]}]'
+    p = plan(strategies=demo)
+    monkeypatch.setenv("CONSUMER_STRATEGIES", p.service_env["CONSUMER_STRATEGIES"])
+    consumer = ConsumerSettings(_env_file=None)  # type: ignore[call-arg]
+    assert [(s.kind, s.symbols) for s in consumer.strategies] == [
+        ("trend_option_seller", ("NSE:NIFTY 50",))
+    ]
+    assert "CONSUMER_STRATEGIES" not in plan(strategies=" ").service_env
+    assert "CONSUMER_STRATEGIES" not in plan("kite", strategies=demo).service_env
+
+
+@pytest.mark.parametrize(
+    ("raw", "summary"),
+    [
+        ('[{"kind": "trend_option_seller", "symbols": ["NSE:NIFTY 50"]}]',
+         "trend_option_seller on NSE:NIFTY 50"),
+        ('[{"kind": "rsi", "name": "rsi_fast", "symbols": ["NSE:A", "NSE:B"]}, {"kind": "momentum"}]',
+         "rsi_fast on NSE:A, NSE:B; momentum"),
+        ("[]", "none"),
+        ("not json", "not json"),
+    ],
+)  # fmt: skip
+def test_strategies_summary(raw: str, summary: str) -> None:
+    assert strategies_summary(raw) == summary
 
 
 def test_simulator_run_configures_the_replay(monkeypatch: pytest.MonkeyPatch) -> None:

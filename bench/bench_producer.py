@@ -8,12 +8,14 @@ What is measured (stated in the results' conditions):
   TickerConnection._on_message does, keeping at most `--queue-frames` frames waiting (closed
   loop, so the figure is the sustained capacity and the backlog stays bounded). No WebSocket: the
   Twisted/autobahn receive cost is not included (see --simulator for a sanity run through it).
-- PATH: the Producer's real publishing adapter (TickPublisher): parse (TickParser), publish in
-  pipelined batches to the partitioned ticks stream through shared.bus.StreamBus (MAXLEN bounded),
-  and hand every tick to the ClickHouse sink (batched inserts into `ticks`).
+- PATH: the Producer's real publishing adapter (TickPublisher): parse (TickParser), append in
+  scripted batches to the partitioned ticks stream (the bus's entries, MAXLEN bounded), and hand
+  every tick to the ClickHouse writer (the shared BatchWriter into `ticks`), by default in a
+  worker process fed with the raw frames (--clickhouse-writer thread: in-process).
 - SERVERS: a real Redis (valkey) and a real ClickHouse 26.x started here with shared.localservers.
 - CPU: process CPU time (user+sys) of this process minus the feeder thread's own CPU time, per
-  1,000 published ticks; the servers' CPU is reported separately.
+  1,000 published ticks, plus (process writer) the worker process's CPU time; the servers' CPU
+  is reported separately.
 
     python bench/bench_producer.py [--seconds 30] [--instruments 9000] [--no-clickhouse]
     python bench/bench_producer.py --seconds 600        # the 10-minute target run
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +46,6 @@ from prometheus_client import CollectorRegistry  # noqa: E402
 from services.producer.adapters.metrics import ProducerMetrics  # noqa: E402
 from services.producer.adapters.publisher import TickPublisher  # noqa: E402
 from services.producer.frame_buffer import Frame, FrameBuffer  # noqa: E402
-from services.producer.packets import TickParser  # noqa: E402
 from services.producer.settings import ProducerSettings  # noqa: E402
 from services.simulator.ticker_packets import (  # noqa: E402
     DepthEntry,
@@ -106,7 +108,9 @@ def encode_frames(instruments: int, packets_per_frame: int, frames: int) -> list
 
 
 class Feeder(threading.Thread):
-    """Plays the reactor thread: puts frames into the buffer, never more than `queue` waiting."""
+    """Plays the reactor thread: puts frames into the buffer, never more than `queue` waiting,
+    and holds back while the ClickHouse writer is near its in-flight bound (so the sustained
+    rate is the one BOTH Redis and ClickHouse keep up with, nothing dropped)."""
 
     def __init__(
         self, buffer: FrameBuffer, frames: list[bytes], queue: int, connections: int
@@ -119,6 +123,7 @@ class Feeder(threading.Thread):
         self.stop_flag = threading.Event()
         self.cpu_s = 0.0
         self.max_depth = 0
+        self.clickhouse_busy: Callable[[], bool] = lambda: False
 
     def run(self) -> None:
         started = time.thread_time()
@@ -127,7 +132,7 @@ class Feeder(threading.Thread):
         while not self.stop_flag.is_set():
             depth = len(buffer)
             self.max_depth = max(self.max_depth, depth)
-            if depth >= self.queue:
+            if depth >= self.queue or self.clickhouse_busy():
                 # Long enough not to steal the GIL from the publisher every few microseconds;
                 # `queue` frames last far longer than this.
                 time.sleep(0.002)
@@ -135,6 +140,13 @@ class Feeder(threading.Thread):
             buffer.put(Frame(names[k % len(names)], frames[k % len(frames)], time.time_ns()))
             k += 1
         self.cpu_s = time.thread_time() - started
+
+
+def worker_cpu_s(sink: Any) -> float:
+    """CPU seconds of the ClickHouse worker process (0 without one)."""
+    pool = getattr(sink, "_pool", None)
+    processes = getattr(pool, "_processes", None) or {}
+    return sum(process_cpu_s(pid) for pid in list(processes))
 
 
 def process_cpu_s(pid: int | None = None) -> float:
@@ -167,17 +179,21 @@ async def measure(
 
     buffer = FrameBuffer(settings.buffer_max_frames, wake_threadsafe)
     publisher = TickPublisher(buffer, wake, bus, sink, metrics, settings)
-    publisher.parser = TickParser({nfo_token(i): f"NFO:SYM{i}" for i in range(args.instruments)})
+    publisher.set_symbols({nfo_token(i): f"NFO:SYM{i}" for i in range(args.instruments)})
     frames = encode_frames(args.instruments, args.frame_packets, args.distinct_frames)
     feeder = Feeder(buffer, frames, args.queue_frames, 3)
+    if sink is not None and hasattr(sink, "_in_flight"):
+        limit = settings.clickhouse_max_inflight - 2
+        feeder.clickhouse_busy = lambda: len(sink._in_flight) >= limit
     stop = asyncio.Event()
     task = asyncio.create_task(publisher.run(stop))
     feeder.start()
     await asyncio.sleep(args.warmup)
     t0, p0, cpu0 = time.monotonic(), publisher.published, process_cpu_s()
-    feed_cpu0 = feeder.cpu_s
+    feed_cpu0, worker_cpu0 = feeder.cpu_s, worker_cpu_s(sink)
     await asyncio.sleep(args.seconds)
     t1, p1, cpu1 = time.monotonic(), publisher.published, process_cpu_s()
+    worker_cpu = worker_cpu_s(sink) - worker_cpu0
     feeder.stop_flag.set()
     feeder.join()
     stop.set()
@@ -197,7 +213,9 @@ async def measure(
         "ticks": ticks,
         "elapsed_s": elapsed,
         "ticks_per_s": ticks / elapsed,
-        "cpu_ms_per_1k": producer_cpu * 1000 / (ticks / 1000) if ticks else None,
+        "cpu_ms_per_1k": (producer_cpu + worker_cpu) * 1000 / (ticks / 1000) if ticks else None,
+        "main_cpu_ms_per_1k": producer_cpu * 1000 / (ticks / 1000) if ticks else None,
+        "worker_cpu_ms_per_1k": worker_cpu * 1000 / (ticks / 1000) if ticks else None,
         "feeder_cpu_s": feeder.cpu_s,
         "max_buffer_frames": feeder.max_depth,
         "dropped_packets": buffer.dropped_packets,
@@ -293,8 +311,10 @@ async def measure_simulator(
     await asyncio.to_thread(requests_post, f"{rest}/_sim/clock", {"action": "resume"})
     await asyncio.sleep(1.0)
     t0, p0, cpu0 = time.monotonic(), producer.published, process_cpu_s()
+    worker_cpu0 = worker_cpu_s(sink)
     await asyncio.sleep(args.sim_seconds)
     t1, p1, cpu1 = time.monotonic(), producer.published, process_cpu_s()
+    cpu1 += worker_cpu_s(sink) - worker_cpu0
     await asyncio.to_thread(requests_post, f"{rest}/_sim/clock", {"action": "pause"})
     stop.set()
     await task
@@ -332,6 +352,7 @@ def main() -> int:
     parser.add_argument("--drain", type=int, default=10_000)
     parser.add_argument("--maxlen", type=int, default=200_000)
     parser.add_argument("--no-clickhouse", action="store_true")
+    parser.add_argument("--clickhouse-writer", choices=["process", "thread"], default="process")
     parser.add_argument("--sim-seconds", type=float, default=10.0, help="0: skip the simulator run")
     parser.add_argument("--strikes", type=int, default=20, help="simulator run: strikes each side")
     args = parser.parse_args()
@@ -344,7 +365,11 @@ def main() -> int:
         try:
             if not args.no_clickhouse:
                 clickhouse = ClickHouseServer(Path(tmp) / "clickhouse").start()
-            target = ClickHouseTarget(clickhouse, Path(tmp) / "spool") if clickhouse else None
+            target = (
+                ClickHouseTarget(clickhouse, Path(tmp) / "spool", args.clickhouse_writer)
+                if clickhouse
+                else None
+            )
             redis_cpu0 = process_cpu_s(redis_server.pid)
             ch_cpu0 = process_cpu_s(clickhouse.pid) if clickhouse else 0.0
             result = asyncio.run(measure(args, redis_server.url, target))
@@ -365,12 +390,22 @@ def main() -> int:
                 clickhouse.stop()
             redis_server.stop()
 
+    # The busier of the two processes bounds what one free core each can sustain.
+    bottleneck = max(result["main_cpu_ms_per_1k"] or 0.0, result["worker_cpu_ms_per_1k"] or 0.0)
     figures: dict[str, Any] = {
         "ticks_per_s": {"value": round(result["ticks_per_s"]), "unit": "ticks/s"},
         "cpu_ms_per_1k_ticks": {"value": round(result["cpu_ms_per_1k"], 2), "unit": "ms"},
         "ticks_per_s_per_cpu_core": {
-            "value": round(1_000_000 / result["cpu_ms_per_1k"]) if result["cpu_ms_per_1k"] else 0,
+            "value": round(1_000_000 / bottleneck) if bottleneck else 0,
             "unit": "ticks/s",
+        },
+        "main_process_cpu_ms_per_1k_ticks": {
+            "value": round(result["main_cpu_ms_per_1k"], 2),
+            "unit": "ms",
+        },
+        "clickhouse_worker_cpu_ms_per_1k_ticks": {
+            "value": round(result["worker_cpu_ms_per_1k"], 2),
+            "unit": "ms",
         },
     }
     if sim is not None:
@@ -385,10 +420,13 @@ def main() -> int:
         "(ticks_per_s, cpu_ms_per_1k_ticks)",
         "path": "TickPublisher: TickParser -> scripted XADD batches to the partitioned ticks "
         "stream (approximate MAXLEN) -> ClickHouse `ticks` via the shared BatchWriter "
-        "(batches of 10,000 rows, inserts in a worker thread of the same process)"
+        "(batches of 10,000 rows; --clickhouse-writer process: frames parsed again and inserted "
+        "by a worker process, thread: rows built and inserted in the Producer's process)"
         + (" (disabled)" if args.no_clickhouse else ""),
-        "ticks_per_s_per_cpu_core": "1e6 / cpu_ms_per_1k_ticks: the rate one free core sustains; "
+        "ticks_per_s_per_cpu_core": "1e6 / the CPU ms per 1,000 ticks of the busier of the "
+        "Producer's two processes (main, ClickHouse worker): the rate with one free core each; "
         "the measured ticks_per_s is lower when other processes share the 2 cores",
+        "cpu_ms_per_1k_ticks": "main process + ClickHouse worker process, per 1,000 ticks",
         "simulator_run": "the whole Producer (KiteTicker on Twisted, WebSocket, full mode) fed by "
         "the simulator process at max speed; its rate is bounded by the simulator's own output",
         "seconds": args.seconds,
@@ -406,7 +444,9 @@ def main() -> int:
         "clickhouse_server_cpu_s": round(ch_cpu, 2),
         "clickhouse_rows": rows,
         "published_total": result["published_total"],
-        "clickhouse_rows_buffered_at_window_end": target.backlog_at_end[0] if target else None,
+        "clickhouse_writer": args.clickhouse_writer,
+        "clickhouse_dropped_ticks": target.dropped[0] if target else None,
+        "clickhouse_backlog_at_window_end": target.backlog_at_end[0] if target else None,
         "clickhouse_drain_after_window_s": round(target.drain_s[0], 2) if target else None,
         "simulator_published_total": sim["published_total"] if sim else None,
         "simulator_clickhouse_rows": sim_rows,
@@ -429,12 +469,14 @@ def main() -> int:
 class ClickHouseTarget:
     """The bench's ClickHouse: settings for the Producer and the sinks started on it."""
 
-    def __init__(self, server: ClickHouseServer, spool_root: Path) -> None:
+    def __init__(self, server: ClickHouseServer, spool_root: Path, writer: str) -> None:
+        self.writer = writer
         self.server = server
         self.spool_root = spool_root
         self.sinks: list[Any] = []
         self.backlog_at_end: list[int] = []
         self.drain_s: list[float] = []
+        self.dropped: list[int] = []
 
     def settings(self, name: str) -> dict[str, Any]:
         return {
@@ -443,12 +485,19 @@ class ClickHouseTarget:
             "clickhouse_database": f"bench_{name}",
             "spool_dir": str(self.spool_root / name),
             "write_clickhouse": True,
+            "clickhouse_writer": self.writer,
         }
 
     async def start_sink(self, settings: ProducerSettings) -> Any:
+        from services.producer.adapters.clickhouse_process import ClickHouseTickProcess
         from services.producer.adapters.clickhouse_ticks import ClickHouseTicks
 
-        sink = ClickHouseTicks(settings, ProducerMetrics(CollectorRegistry()))
+        metrics = ProducerMetrics(CollectorRegistry())
+        sink: Any = (
+            ClickHouseTickProcess(settings, metrics)
+            if settings.clickhouse_writer == "process"
+            else ClickHouseTicks(settings, metrics)
+        )
         await sink.start()
         self.sinks.append(sink)
         return sink
@@ -456,7 +505,11 @@ class ClickHouseTarget:
     async def close_sink(self, sink: Any) -> None:
         """Close after the measured window: how far behind the inserts were, and how long the
         rest took to drain."""
-        self.backlog_at_end.append(sink.writer.buffered)
+        self.dropped.append(getattr(sink, "dropped", 0))
+        if hasattr(sink, "writer"):  # in-process writer: rows still buffered
+            self.backlog_at_end.append(sink.writer.buffered)
+        else:  # worker process: rows handed over and not yet added, as of its last answer
+            self.backlog_at_end.append(len(sink._in_flight))
         started = time.monotonic()
         await sink.close()
         self.drain_s.append(time.monotonic() - started)

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from services.producer.adapters.instrument_source import RedisInstruments
 from services.producer.adapters.kite_rest import KiteQuotes
 from services.producer.adapters.metrics import ProducerMetrics
-from services.producer.adapters.publisher import TickSink
+from services.producer.adapters.publisher import FrameSink, TickSink
 from services.producer.service import Producer, ProducerDeps
 from services.producer.settings import ProducerSettings
 from shared.alerts import Alerter, build_alerter
@@ -37,7 +37,7 @@ def build_producer(
     settings: ProducerSettings,
     redis: Any,
     metrics: ProducerMetrics,
-    sink: TickSink | None,
+    sink: TickSink | FrameSink | None,
     alerter: Alerter,
     clock: Clock,
     calendar: NseCalendar | None,
@@ -62,13 +62,18 @@ def build_producer(
 
 
 async def serve(settings: ProducerSettings) -> int:
+    from services.producer.adapters.clickhouse_process import ClickHouseTickProcess
     from services.producer.adapters.clickhouse_ticks import ClickHouseTicks
 
     clock = SystemClock()
     metrics = ProducerMetrics(CollectorRegistry())
     redis = redis_client(settings.redis_url)
     alerter = build_alerter(settings, SERVICE, clock, metrics)
-    ticks = ClickHouseTicks(settings, metrics) if settings.write_clickhouse else None
+    ticks: ClickHouseTickProcess | ClickHouseTicks | None = None
+    if settings.write_clickhouse and settings.clickhouse_writer == "process":
+        ticks = ClickHouseTickProcess(settings, metrics)
+    elif settings.write_clickhouse:
+        ticks = ClickHouseTicks(settings, metrics)
     calendar = load_calendar(settings.market_calendar_path or None)
     producer = build_producer(settings, redis, metrics, ticks, alerter, clock, calendar)
     health = await serve_health(

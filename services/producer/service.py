@@ -25,10 +25,9 @@ from services.producer.adapters.feed import TickerFeed
 from services.producer.adapters.instrument_source import RedisInstruments
 from services.producer.adapters.kite_rest import KiteQuotes, TokenRejected
 from services.producer.adapters.metrics import ProducerMetrics
-from services.producer.adapters.publisher import TickPublisher, TickSink
+from services.producer.adapters.publisher import FrameSink, TickPublisher, TickSink
 from services.producer.adapters.resolver import SubscriptionResolver
 from services.producer.frame_buffer import FrameBuffer
-from services.producer.packets import TickParser
 from services.producer.settings import ProducerSettings
 from services.producer.sharding import shard_tokens
 from services.producer.subscriptions import Subscription
@@ -66,7 +65,7 @@ class ProducerDeps:
     bus: StreamBus
     quotes: KiteQuotes
     instruments: RedisInstruments
-    sink: TickSink | None
+    sink: TickSink | FrameSink | None
     alerter: Alerter
     metrics: ProducerMetrics
     clock: Clock
@@ -194,10 +193,7 @@ class Producer:
         if shards.reason:
             logger.error("%s", shards.reason)
         self.subscription = subscription
-        # Old tokens stay known: frames already buffered must not lose their symbols.
-        self.publisher.parser = TickParser(
-            {**self.publisher.parser.symbols, **subscription.symbols}
-        )
+        self.publisher.set_symbols(subscription.symbols)
         self.feed.set_shards({f"c{i}": tokens for i, tokens in enumerate(shards.connections)})
         streamed = sum(len(t) for t in self.feed.shards.values())
         self.d.metrics.subscribed_instruments.set(streamed)

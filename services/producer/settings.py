@@ -117,6 +117,17 @@ class ProducerSettings(ServiceSettings):
     clickhouse_batch_rows: int = Field(10_000, ge=1, description="tick rows per ClickHouse insert")
     clickhouse_flush_s: float = Field(1.0, gt=0, description="max seconds a tick row waits")
     write_clickhouse: bool = Field(True, description="also write every tick to ClickHouse `ticks`")
+    clickhouse_writer: Literal["process", "thread"] = Field(
+        "process",
+        description="process: tick rows are built and inserted by a worker process (another "
+        "core); thread: in the Producer's own process",
+    )
+    clickhouse_max_inflight: int = Field(
+        32,
+        ge=1,
+        description="process writer: batches handed over and not yet written; beyond it frames "
+        "are not written to ClickHouse and are counted (Redis is never held up)",
+    )
 
     # Watchdog.
     stall_seconds: float = Field(

@@ -12,8 +12,10 @@ import pytest
 from clickhouse_driver import Client
 from prometheus_client import CollectorRegistry
 
+from services.producer.adapters.clickhouse_process import ClickHouseTickProcess
 from services.producer.adapters.clickhouse_ticks import ClickHouseTicks
 from services.producer.adapters.metrics import ProducerMetrics
+from services.producer.settings import ProducerSettings
 from services.producer.ticker import ensure_reactor_running
 from services.sentinel.adapters.clickhouse_store import SentinelClickHouse
 from services.sentinel.adapters.metrics import SentinelMetrics
@@ -62,23 +64,36 @@ async def settled(count: Callable[[], int], quiet_s: float = 0.5) -> int:
         last = now
 
 
+def spool_rows(metrics: ProducerMetrics) -> float | None:
+    return metrics.registry.get_sample_value("tradealgo_spool_rows", {"service": "producer"})
+
+
 async def stream_count(redis: Any, partitions: int) -> int:
     return sum([await redis.xlen(c.partitioned(c.TICKS, p)) for p in range(partitions)])
 
 
+def tick_sink(settings: ProducerSettings, metrics: ProducerMetrics) -> Any:
+    """The ClickHouse writer the settings choose, as __main__ builds it."""
+    if settings.clickhouse_writer == "process":
+        return ClickHouseTickProcess(settings, metrics)
+    return ClickHouseTicks(settings, metrics)
+
+
+@pytest.mark.parametrize("writer", ["process", "thread"])
 async def test_the_tick_count_is_equal_from_the_simulator_through_redis_to_clickhouse(
     kite_sim: KiteSim,
     redis_url: str,
     clickhouse_server: ClickHouseServer,
     clickhouse_db: str,
     tmp_path: Path,
+    writer: str,
 ) -> None:
     settings = producer_settings(
         kite_sim, redis_url, write_clickhouse=True, clickhouse_host=clickhouse_server.host,
         clickhouse_port=clickhouse_server.port, clickhouse_database=clickhouse_db,
-        spool_dir=str(tmp_path / "spool"), clickhouse_flush_s=0.2,
+        spool_dir=str(tmp_path / "spool"), clickhouse_flush_s=0.2, clickhouse_writer=writer,
     )  # fmt: skip
-    sink = ClickHouseTicks(settings, ProducerMetrics(CollectorRegistry()))
+    sink = tick_sink(settings, ProducerMetrics(CollectorRegistry()))
     await sink.start()
     try:
         async with running_producer(settings, sink) as rp:
@@ -131,15 +146,16 @@ async def test_the_tick_count_is_equal_from_the_simulator_through_redis_to_click
     assert not any((tmp_path / "spool").rglob("*.batch"))  # nothing left waiting
 
 
+@pytest.mark.parametrize("writer", ["process", "thread"])
 async def test_clickhouse_down_at_start_never_stops_the_ticks_to_redis(
-    kite_sim: KiteSim, redis_url: str, tmp_path: Path
+    kite_sim: KiteSim, redis_url: str, tmp_path: Path, writer: str
 ) -> None:
     settings = producer_settings(
         kite_sim, redis_url, write_clickhouse=True, clickhouse_port=free_port(),
-        spool_dir=str(tmp_path / "spool"), clickhouse_flush_s=0.2,
+        spool_dir=str(tmp_path / "spool"), clickhouse_flush_s=0.2, clickhouse_writer=writer,
     )  # fmt: skip
     metrics = ProducerMetrics(CollectorRegistry())
-    sink = ClickHouseTicks(settings, metrics)
+    sink = tick_sink(settings, metrics)
     await sink.start()  # logs the outage, does not raise
     try:
         async with running_producer(settings, sink) as rp:
@@ -147,17 +163,15 @@ async def test_clickhouse_down_at_start_never_stops_the_ticks_to_redis(
             await eventually(lambda: rp.producer.readiness()[0], timeout=15)
             await asyncio.to_thread(kite_sim.control.step, 10)
             await eventually(lambda: rp.producer.published >= 20)
-            await eventually(lambda: sink.writer.buffered == 0, timeout=15)  # flushed to disk
-            published = rp.producer.published
+            published = await settled(lambda: rp.producer.published)
+            # Everything published was handed to ClickHouse and, ClickHouse being down, spooled.
+            await eventually(lambda: spool_rows(metrics) == published, timeout=20)
             assert await stream_count(rp.redis, settings.tick_partitions) == published
     finally:
         await sink.close()
     spooled = sum(1 for _ in (tmp_path / "spool").rglob("*") if _.is_file())
     assert spooled >= 1
-    assert (
-        metrics.registry.get_sample_value("tradealgo_spool_rows", {"service": "producer"})
-        == published
-    )
+    assert spool_rows(metrics) == published
 
 
 async def test_the_sentinel_audits_logins_and_stores_the_instruments_in_clickhouse(

@@ -94,6 +94,7 @@ def producer_settings(sim: KiteSim, redis_url: str, **overrides: Any) -> Produce
         "option_strikes_each_side": 2,
         "metrics_port": 0,
         "write_clickhouse": False,
+        "clickhouse_writer": "thread",
         "watch_outside_market_hours": True,
         "watchdog_interval_s": 0.1,
         "sample_interval_s": 0.5,

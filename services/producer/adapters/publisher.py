@@ -15,12 +15,12 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 from services.producer.adapters.metrics import ProducerMetrics
 from services.producer.adapters.tick_stream import ScriptedStreamAppender
-from services.producer.frame_buffer import FrameBuffer
+from services.producer.frame_buffer import Frame, FrameBuffer
 from services.producer.packets import TickParser
 from services.producer.settings import ProducerSettings
 from shared import constants as c
@@ -42,20 +42,35 @@ class TickSink(Protocol):
         """Queue ticks for ClickHouse `ticks` (never blocks; batching and spooling are its job)."""
 
 
+@runtime_checkable
+class FrameSink(Protocol):
+    """A ClickHouse writer fed with raw frames (parsed again elsewhere, e.g. another process)."""
+
+    def set_symbols(self, symbols: Mapping[int, str]) -> None: ...
+
+    def add_frames(self, frames: Sequence[Frame]) -> None:
+        """Queue frames (never blocks; counts what it cannot take)."""
+
+
 class TickPublisher:
     def __init__(
         self,
         buffer: FrameBuffer,
         wake: asyncio.Event,
         bus: StreamBus,
-        sink: TickSink | None,
+        sink: TickSink | FrameSink | None,
         metrics: ProducerMetrics,
         settings: ProducerSettings,
     ) -> None:
         self.buffer = buffer
         self.wake = wake
         self.bus = bus
-        self.sink = sink
+        self.sink: TickSink | None = None
+        self.frame_sink: FrameSink | None = None
+        if isinstance(sink, FrameSink):
+            self.frame_sink = sink
+        else:
+            self.sink = sink
         self.metrics = metrics
         self.settings = settings
         self.parser = TickParser({})
@@ -66,6 +81,14 @@ class TickPublisher:
             bus.redis, settings.ticks_maxlen, settings.publish_batch, metrics, bus.retry
         )
         self._in_flight: asyncio.Task[None] | None = None
+
+    def set_symbols(self, symbols: Mapping[int, str]) -> None:
+        """The token -> symbol map from now on (old tokens stay known: frames already buffered
+        must not lose their symbols)."""
+        merged = {**self.parser.symbols, **symbols}
+        self.parser = TickParser(merged)
+        if self.frame_sink is not None:
+            self.frame_sink.set_symbols(merged)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish whatever arrives until `stop` (whoever sets stop also sets `wake`)."""
@@ -94,6 +117,8 @@ class TickPublisher:
 
     async def _parse_batch(self) -> list[Tick]:
         frames = self.buffer.drain(self.settings.drain_max_ticks)
+        if self.frame_sink is not None:
+            self.frame_sink.add_frames(frames)
         ticks: list[Tick] = []
         per_connection: Counter[str] = Counter()
         parser = self.parser

@@ -90,17 +90,17 @@ class Progress:
 
 
 def status_line(p: Progress) -> str:
-    """'2024-08-20 10:42:15 | ticks 12,345 | candles 210 | signals 3 | orders 2 (2 filled) |
-    P&L +1,234.50 | positions 1 | services 4/4'."""
+    """'10:42:15 | ticks 12,345 | candles 210 | signals 3 | orders 2 (2 filled) | P&L +1,234.50 |
+    positions 1 | up 4/4' (the simulated day is in the banner; ~100 characters)."""
     parts = [
-        p.sim_time or "waiting for the first tick",
+        p.sim_time[-8:] if p.sim_time else "waiting for ticks",
         f"ticks {_n(p.ticks)}",
         f"candles {_n(p.candles)}",
         f"signals {p.signals}",
         f"orders {p.orders} ({p.fills} filled)",
         f"P&L {format_rupees(p.pnl) if p.pnl is not None else '-'}",
         f"positions {_n(p.open_positions)}",
-        f"services {p.services_ready}/{p.services_total}",
+        f"up {p.services_ready}/{p.services_total}",
     ]
     line = " | ".join(parts)
     if p.halted:

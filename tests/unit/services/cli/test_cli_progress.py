@@ -94,18 +94,18 @@ def test_only_the_first_denials_get_a_line_of_their_own() -> None:
     [
         (
             Progress(),
-            "waiting for the first tick | ticks - | candles - | signals 0 | orders 0 (0 filled) "
-            "| P&L - | positions - | services 0/4",
+            "waiting for ticks | ticks - | candles - | signals 0 | orders 0 (0 filled) "
+            "| P&L - | positions - | up 0/4",
         ),
         (
             Progress("2024-08-20 10:42:15", 12345.0, 210.0, 3, 2, 2, 1234.5, 1.0, 4, 4),
-            "2024-08-20 10:42:15 | ticks 12,345 | candles 210 | signals 3 | orders 2 (2 filled) "
-            "| P&L +1,234.50 | positions 1 | services 4/4",
+            "10:42:15 | ticks 12,345 | candles 210 | signals 3 | orders 2 (2 filled) "
+            "| P&L +1,234.50 | positions 1 | up 4/4",
         ),
         (
             Progress(services_ready=4, halted=True, halt_reason="token: expired"),
-            "waiting for the first tick | ticks - | candles - | signals 0 | orders 0 (0 filled) "
-            "| P&L - | positions - | services 4/4 | HALTED: token: expired",
+            "waiting for ticks | ticks - | candles - | signals 0 | orders 0 (0 filled) "
+            "| P&L - | positions - | up 4/4 | HALTED: token: expired",
         ),
     ],
 )

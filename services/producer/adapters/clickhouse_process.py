@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import signal
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -130,6 +131,11 @@ _worker: _Worker | None = None
 
 def _init(config: WorkerConfig) -> None:
     global _worker
+    # The Producer stops the worker itself (after a final flush): a Ctrl-C or a SIGTERM sent to
+    # the whole process group must not kill it with rows still buffered. If the Producer dies,
+    # the pool's pipe closes and the worker exits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")  # fmt: skip
     _worker = _Worker(config)

@@ -326,7 +326,7 @@ class PartitionWorker:
         dirty.update(g.instrument_token for g in gaps)
         backfilled = await self._backfill(gaps)
         signals = [*extra_signals, *self._decide(closed, backfilled)]
-        intents = self._intents(signals)
+        intents = self._intents(self._tradable(signals, backfilled))
         round_.candles = [*closed, *backfilled]
         round_.signals = signals
         round_.intents = intents
@@ -357,6 +357,25 @@ class PartitionWorker:
                 metrics.strategy_seconds.labels(name).observe(elapsed / len(names))
             signals.extend(decided)
         return signals
+
+    def _tradable(self, signals: list[Signal], backfilled: list[Candle]) -> list[Signal]:
+        """Signals decided on backfilled candles are recorded (the decision history equals an
+        uninterrupted feed's) but not traded: their moment passed while the feed was down."""
+        if not backfilled or not signals:
+            return signals
+        late = {(x.symbol, x.timeframe, x.start) for x in backfilled}
+        tradable: list[Signal] = []
+        for signal in signals:
+            if (signal.symbol, signal.timeframe, signal.candle_start) in late:
+                self.ctx.metrics.intents_not_published.labels("backfill").inc()
+                logger.warning(
+                    "signal %s %s %s %s on a backfilled candle %s: recorded, no intent (stale)",
+                    signal.signal_id, signal.strategy, signal.action, signal.symbol,
+                    signal.candle_start,
+                )  # fmt: skip
+            else:
+                tradable.append(signal)
+        return tradable
 
     def _intents(self, signals: list[Signal]) -> list[OrderIntent]:
         if not signals:

@@ -23,6 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+from services.consumer.adapters.clickhouse_bars import ClickHouseBarSource, clickhouse_bars
 from services.consumer.backtest.bars import BarFileError, CsvBarSource, build_candles
 from services.consumer.backtest.engine import BacktestConfig, run_backtest
 from services.consumer.backtest.fills import no_costs, zerodha_costs
@@ -38,6 +39,7 @@ from services.consumer.strategies import (
 from shared.calendar import CalendarError, load_calendar
 from shared.messages import Candle
 from shared.settings import SettingsError, load_settings
+from shared.store import clickhouse_from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +107,10 @@ def parser(settings: ConsumerSettings) -> argparse.ArgumentParser:
         metavar="NAME",
         help="instrument of each --data file, in order (e.g. 'NSE:NIFTY 50')",
     )
-    p.add_argument("--symbol", help="read bars from ClickHouse history (not available yet)")
+    p.add_argument(
+        "--symbol",
+        help="read 1-minute bars of EXCHANGE:SYMBOL from ClickHouse history (needs --from, --to)",
+    )
     p.add_argument("--timeframe", choices=TIMEFRAMES, help="default: the strategy's own")
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
     p.add_argument("--mode", choices=("long-only", "long-short"), default=settings.backtest_mode)
@@ -151,30 +156,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: ConsumerSettings) -> int:
-    if args.symbol:
-        raise ValueError(
-            "--symbol (bars from ClickHouse) comes with the Consumer service; use --data"
-        )
-    if not args.data:
-        raise ValueError("give at least one --data FILE")
+    if args.symbol and args.data:
+        raise ValueError("give --data FILE or --symbol (ClickHouse), not both")
+    if not args.data and not args.symbol:
+        raise ValueError("give at least one --data FILE, or --symbol with --from and --to")
     if args.quantity < 1 or args.capital <= 0:
         raise ValueError("--quantity must be >= 1 and --capital > 0")
-    instruments = _instruments(args.data, args.instrument)
+    sessions = _sessions()
+    sources: list[CsvBarSource] | list[ClickHouseBarSource]
+    if args.symbol:
+        if args.start is None or args.end is None:
+            raise ValueError("--symbol needs a date range: --from YYYY-MM-DD --to YYYY-MM-DD")
+        sources = [_clickhouse_source(settings, args.symbol, args.start, args.end, sessions)]
+        total = len(sources[0].rows)
+    else:
+        instruments = _instruments(args.data, args.instrument)
+        sources = [
+            CsvBarSource(i.path, i.symbol, i.token, start_date=args.start, end_date=args.end)
+            for i in instruments
+        ]
+        total = sum(_count_rows(i.path) for i in instruments)
     params = _params(args.param)
     if args.timeframe:
         params["timeframe"] = args.timeframe
     strategy = build_strategy(
-        StrategyConfig(
-            kind=args.strategy, symbols=tuple(i.symbol for i in instruments), params=params
-        )
+        StrategyConfig(kind=args.strategy, symbols=tuple(s.symbol for s in sources), params=params)
     )
     timeframe = strategy.timeframe
-    sessions = _sessions()
-    sources = [
-        CsvBarSource(i.path, i.symbol, i.token, start_date=args.start, end_date=args.end)
-        for i in instruments
-    ]
-    total = sum(_count_rows(i.path) for i in instruments)
     progress = None if args.quiet else ProgressBar(total, "bars")
     candles: list[Candle] = []
     gaps = rejected = left_out = done = 0
@@ -203,7 +211,7 @@ def _run(args: argparse.Namespace, settings: ConsumerSettings) -> int:
     info = RunInfo(
         kind=args.strategy,
         timeframe=timeframe,
-        instruments=tuple(i.symbol for i in instruments),
+        instruments=tuple(s.symbol for s in sources),
         mode=args.mode,
         fill=args.fill,
         costs=not args.no_costs,
@@ -219,8 +227,19 @@ def _run(args: argparse.Namespace, settings: ConsumerSettings) -> int:
     return 0
 
 
+def _clickhouse_source(
+    settings: ConsumerSettings, symbol: str, start: date, end: date, sessions: SessionsOf
+) -> ClickHouseBarSource:
+    """Bars of `symbol` from the ClickHouse the Consumer's settings point at."""
+    client = clickhouse_from_settings(settings, create_database=False)
+    try:
+        return clickhouse_bars(client, symbol, start, end, sessions)
+    finally:
+        client.disconnect()
+
+
 def _rows_of(
-    source: CsvBarSource, progress: ProgressBar | None, offset: int
+    source: CsvBarSource | ClickHouseBarSource, progress: ProgressBar | None, offset: int
 ) -> Callable[[int], None] | None:
     """Progress in rows read (bars left out or outside --from/--to count as read)."""
     if progress is None:

@@ -91,6 +91,13 @@ class Consumer:
             grid_sessions=deps.grid_sessions, clock=deps.clock, halted=lambda: self.halt_reason,
             consumer=self.owner, mono=deps.mono,
         )  # fmt: skip
+        deps.metrics.prime(
+            settings.timeframes,
+            [b.strategy.name for b in self.engine.bindings],
+            [c.partitioned(c.TICKS, p) for p in range(settings.tick_partitions)],
+            [c.CANDLES, c.SIGNALS, c.INTENTS, c.DEAD_LETTERS],
+            [w.table for w in deps.store.writers],
+        )
         self.owned: dict[int, _Owned] = {}
         self.halt_reason: str | None = None
         self.starting = "starting"

@@ -9,6 +9,8 @@ implements the bus's `BusMetrics` and the store's `StoreMetrics` seams.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.metrics import PREFIX, BaseMetrics
@@ -95,6 +97,38 @@ class ConsumerMetrics(BaseMetrics):
         )
         self.partitions_owned.set(0)
         self._spool_rows: dict[str, int] = {}
+
+    def prime(
+        self,
+        timeframes: Iterable[str],
+        strategies: Iterable[str],
+        tick_streams: Iterable[str],
+        outputs: Iterable[str],
+        tables: Iterable[str],
+    ) -> None:
+        """Create every series the dashboards and alert rules read, at zero, so a scrape right
+        after start already has them (a rate() over a missing series is no data, not zero)."""
+        for stream in tick_streams:
+            self.messages_consumed.labels(self.service, stream)
+            for kind in ("malformed", "rejected"):
+                self.dead_letters.labels(self.service, stream, kind)
+        for stream in outputs:
+            self.messages_published.labels(self.service, stream)
+        for table in tables:
+            self.clickhouse_rows_written.labels(self.service, table)
+            self.clickhouse_insert_errors.labels(self.service, table)
+        for timeframe in timeframes:
+            for closed_by in ("tick", "timer"):
+                self.candles_closed.labels(timeframe, closed_by)
+            self.candle_revisions.labels(timeframe)
+            self.candle_gaps.labels(timeframe)
+        for strategy in strategies:
+            for action in ("BUY", "SELL", "EXIT"):
+                self.signals.labels(strategy, action)
+            self.intents_published.labels(strategy)
+            self.strategy_seconds.labels(strategy)
+        for reason in ("halted", "duplicate", "backfill"):
+            self.intents_not_published.labels(reason)
 
     # BusMetrics (shared.bus) on top of BaseMetrics.
     def handled(self, stream: str) -> None:

@@ -55,7 +55,7 @@ class ProducerSettings(ServiceSettings):
     kite_api_root: str = Field(
         "https://api.kite.trade",
         validation_alias=_alias("KITE_API_ROOT", "KITE_API_ROOT"),
-        description="Kite REST root (LTP of the option underlyings at start)",
+        description="Kite REST root (quotes of the option underlyings)",
     )
     kite_ws_root: str = Field(
         "wss://ws.kite.trade",
@@ -104,7 +104,9 @@ class ProducerSettings(ServiceSettings):
         200_000, ge=1000, description="approximate MAXLEN of each ticks shard"
     )
     control_maxlen: int = Field(10_000, ge=10, description="MAXLEN of the other streams written")
-    publish_batch: int = Field(2000, ge=1, description="entries per pipelined XADD round trip")
+    publish_batch: int = Field(
+        2000, ge=1, description="ticks per Redis append call (one scripted call per batch)"
+    )
     buffer_max_frames: int = Field(
         20_000,
         ge=1,

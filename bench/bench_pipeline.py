@@ -27,6 +27,7 @@ import json
 import multiprocessing
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -46,6 +47,13 @@ INSTRUMENTS = 200
 PARTITIONS = 4
 WARM_UP_S = 2.0
 MEMORY_JOURNAL = "--memory-journal" in sys.argv  # skip ClickHouse (the journal in memory)
+DIRECT = "--direct-intents" in sys.argv  # the feeder stands in for the Producer and the Consumer
+# The whole path: the simulator's ticks at ~10,000/s to the Producer (about 180 instruments: the
+# indices, the futures, two option chains of 41 strikes x CE/PE; ~58 ticks per instrument-second).
+SIM_SPEED = float(os.environ.get("BENCH_SIM_SPEED", "15"))
+SIM_TICKS_PER_S = float(os.environ.get("BENCH_SIM_TICKS_PER_S", "4"))
+# 2024-08-20 from 09:44: NIFTY's 1-minute EMA 2/3 crosses at 09:45, 09:46, 09:52, 09:54, 09:55, 09:57, ...
+SIM_START = os.environ.get("BENCH_SIM_START", "09:44")
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -118,7 +126,14 @@ def feed(redis_url: str, symbol: str, token: int, price: float, wall_t0: float, 
 # -- the simulator (a separate process) -------------------------------------------------------
 
 
-def start_simulator() -> tuple[subprocess.Popen[str], str, str]:
+def start_simulator(
+    speed: float | None = None,
+    ticks_per_s: float | None = None,
+    start: str | None = None,
+    log: Path | None = None,
+) -> tuple[subprocess.Popen[str], str, str]:
+    """The Kite simulator as its own process: paused at 09:15 (direct-intents mode), or replaying
+    from `start` at `speed` x real time with `ticks_per_s` ticks per underlying (whole path)."""
     env = {
         **os.environ,
         "SIM_RATE_ORDERS_PER_S": "1000",
@@ -128,11 +143,17 @@ def start_simulator() -> tuple[subprocess.Popen[str], str, str]:
         "SIM_RATE_QUOTE_PER_S": "1000",
         "SIM_LOG_LEVEL": "WARNING",
     }
+    args = [sys.executable, "-m", "services.simulator", "--rest-port", "0", "--ws-port", "0"]
+    args += ["--log-level", "WARNING"]
+    if speed is None:
+        args.append("--paused")
+    else:
+        args += ["--speed", str(speed), "--ticks-per-second", str(ticks_per_s)]
+        args += ["--start-time", start or "09:15"]
+    stderr = log.open("wb") if log is not None else None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.simulator", "--rest-port", "0", "--ws-port", "0",
-         "--paused", "--log-level", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
+    )
     assert proc.stdout is not None
     rest = proc.stdout.readline().split(": ", 1)[1].strip()
     ws = proc.stdout.readline().split(": ", 1)[1].strip()
@@ -294,6 +315,211 @@ async def run(seconds: float) -> dict[str, Any]:
     }
 
 
+# -- the whole path: simulator -> Producer -> Consumer -> Gatekeeper --------------------------
+
+
+def _service(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A service as its own process (`python -m services.<module>`), its output in `log`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PRODUCER_", "CONSUMER_"))}
+    return subprocess.Popen(
+        [sys.executable, "-m", f"services.{module}"],
+        cwd=log.parent, env=base | env | {"PYTHONPATH": str(ROOT)},
+        stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _metric(port: int, name: str) -> float:
+    import requests
+
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
+
+
+async def run_whole_path(seconds: float) -> dict[str, Any]:
+    from prometheus_client import CollectorRegistry
+
+    from services.gatekeeper.__main__ import build_broker, build_gatekeeper
+    from services.gatekeeper.adapters.clickhouse_journal import clickhouse_journal
+    from services.gatekeeper.adapters.market_clock import MarketClock
+    from services.gatekeeper.adapters.metrics import GatekeeperMetrics
+    from services.gatekeeper.order_journal import decode_entry
+    from services.simulator.settings import SimulatorSettings
+    from shared import constants as c
+    from shared.bus import StreamBus, redis_client
+    from shared.bus import decode_entry as decode_entry_
+    from shared.calendar import load_calendar
+    from shared.clock import SystemClock
+    from shared.localservers import ClickHouseServer, RedisServer, free_port
+    from shared.messages import RiskEvent
+    from tests.gatekeeper_support import Store, gk_settings
+    from tests.integration.feed_harness import seed_session
+    from tests.sim_fixtures import KiteSim, SimControl
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    redis_server = RedisServer(workdir / "redis").start()
+    clickhouse = ClickHouseServer(workdir / "clickhouse").start()
+    sim_log = workdir / "simulator.log"
+    sim_proc, rest, ws = start_simulator(SIM_SPEED, SIM_TICKS_PER_S, SIM_START, sim_log)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        defaults = SimulatorSettings(_env_file=None)
+        sim = KiteSim(None, SimControl(rest), rest, ws, defaults.api_key,  # type: ignore[arg-type]
+                      defaults.api_secret.get_secret_value(), defaults.user_id,
+                      defaults.password.get_secret_value(),
+                      defaults.totp_secret.get_secret_value())  # fmt: skip
+        redis = redis_client(redis_server.url)
+        await seed_session(redis, sim)
+        kite = sim.kite()
+        rows = await asyncio.to_thread(kite.instruments, "NFO")
+        futures = sorted(f"NFO:{r['tradingsymbol']}" for r in rows if r["instrument_type"] == "FUT")
+        shared_env = {
+            "REDIS_URL": redis_server.url, "CLICKHOUSE_HOST": clickhouse.host,
+            "CLICKHOUSE_PORT": str(clickhouse.port), "CLICKHOUSE_DATABASE": "bench",
+            "SPOOL_DIR": str(workdir / "spool"), "LOG_LEVEL": "WARNING", "TICK_PARTITIONS": "4",
+            "KITE_API_KEY": sim.api_key, "KITE_API_ROOT": rest, "KITE_WS_ROOT": ws,
+        }  # fmt: skip
+        producer_port = free_port()
+        processes.append(
+            _service(
+                "producer",
+                shared_env
+                | {
+                    "PRODUCER_METRICS_PORT": str(producer_port),
+                    "PRODUCER_INSTRUMENTS": ",".join(["NSE:NIFTY 50", "NSE:NIFTY BANK", *futures]),
+                    "PRODUCER_OPTION_UNDERLYINGS": "NIFTY=NSE:NIFTY 50,BANKNIFTY=NSE:NIFTY BANK",
+                    "PRODUCER_OPTION_STRIKES_EACH_SIDE": "20",
+                    "PRODUCER_WRITE_CLICKHOUSE": os.environ.get(
+                        "BENCH_PRODUCER_CLICKHOUSE", "false"
+                    ),
+                },
+                workdir / "producer.log",
+            )
+        )
+        strategy = [
+            {
+                "kind": "ema_crossover",
+                "symbols": futures,
+                "params": {"timeframe": "minute", "fast": 2, "slow": 3, "lookback": 6},
+            }
+        ]
+        processes.append(
+            _service(
+                "consumer",
+                shared_env
+                | {
+                    "CONSUMER_METRICS_PORT": str(free_port()),
+                    "CONSUMER_WARMUP": "true",
+                    "CONSUMER_BACKFILL_GAPS": "false",
+                    "CONSUMER_TIMEFRAMES": '["minute"]',
+                    "CONSUMER_STRATEGIES": json.dumps(strategy),
+                    "CONSUMER_LOG_LEVEL": os.environ.get("BENCH_CONSUMER_LOG", "WARNING"),
+                    "CONSUMER_CANDLE_GRACE_S": "0.5",
+                },
+                workdir / "consumer.log",
+            )
+        )
+        settings = gk_settings(
+            redis_server.url, Store(clickhouse.host, clickhouse.port, "bench"), mode="paper",
+            paper_fills="simulator", api_key=sim.api_key, kite_api_root=rest, kite_ws_root=ws,
+            capital=2_000_000.0, tick_partitions=4, orders_per_second=50.0, orders_burst=10,
+            broker_orders_per_second=50, broker_orders_per_minute=100_000,
+            broker_orders_per_day=1_000_000, breaker_failures=1000, order_poll_interval_s=1.0,
+            max_signal_age_s=None, max_quote_age_s=10.0, log_level="WARNING",
+            **json.loads(os.environ.get("BENCH_GATEKEEPER", "{}")),
+        )  # fmt: skip
+        clock = MarketClock(SystemClock())
+        metrics = GatekeeperMetrics(CollectorRegistry())
+        bus = StreamBus(redis, service="bench", maxlen=10_000)
+        timer = HandOffTimer(build_broker(settings, redis, bus, clock, metrics))
+        journal = await asyncio.to_thread(clickhouse_journal, settings, clock, metrics)
+        service, _ = build_gatekeeper(
+            settings, redis, metrics, journal, _NullAlerter(), clock,
+            load_calendar().is_market_open, broker=timer,
+        )  # fmt: skip
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        await asyncio.sleep(WARM_UP_S * 3)  # producer subscribed, consumer owns its partitions
+        published_0 = await asyncio.to_thread(_metric, producer_port, "tradealgo_ticks_published")
+        started_ns = time.time_ns()
+        started = time.monotonic()
+        await asyncio.sleep(seconds)
+        elapsed = time.monotonic() - started
+        published = await asyncio.to_thread(_metric, producer_port, "tradealgo_ticks_published")
+        consumed = sum(
+            metrics.registry.get_sample_value(
+                "tradealgo_messages_consumed_total",
+                {"service": "gatekeeper", "stream": c.partitioned(c.TICKS, p)},
+            )
+            or 0.0
+            for p in range(4)
+        )
+        if os.environ.get("BENCH_DEBUG"):
+            print(
+                "DEBUG consumed",
+                consumed,
+                "clock",
+                clock.now(),
+                "quotes",
+                len(service.state.quotes),
+            )
+        stop.set()
+        await task
+        records = await redis.hgetall(
+            c.GATEKEEPER_ORDERS_KEY.format(day=clock.now().date().isoformat())
+        )
+        samples_ms: list[float] = []
+        inside_ms: list[float] = []
+        upstream_ms: list[float] = []
+        for value in records.values():
+            entry = decode_entry(value)
+            handed = timer.handed.get(entry.order.plan.tag)
+            if handed is None or not entry.tick_received_ns or entry.tick_received_ns < started_ns:
+                continue
+            samples_ms.append((handed - entry.tick_received_ns) / 1e6)
+            inside_ms.append((handed - entry.intent_received_ns) / 1e6)
+            upstream_ms.append((entry.intent_received_ns - entry.tick_received_ns) / 1e6)
+        intents = await redis.xlen(c.INTENTS)
+        candles, signals = await redis.xlen(c.CANDLES), await redis.xlen(c.SIGNALS)
+        denials: dict[str, int] = {}
+        risk_entries: Any = await redis.xrange(c.RISK_EVENTS)
+        for _, fields in risk_entries:
+            event = decode_entry_(c.RISK_EVENTS, fields)
+            if isinstance(event, RiskEvent) and event.kind == "DENIED":
+                key = event.reason[:90]
+                denials[key] = denials.get(key, 0) + 1
+        await redis.aclose()
+    finally:
+        for proc in processes:
+            proc.send_signal(signal.SIGTERM)
+        for proc in processes:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        sim_proc.terminate()
+        sim_proc.wait(10)
+        redis_server.stop()
+        clickhouse.stop()
+    dropped = sim_log.read_text(errors="replace").count("frame dropped")
+    return {
+        "samples_ms": samples_ms,
+        "inside_ms": inside_ms,
+        "upstream_ms": upstream_ms,
+        "dropped_frames": dropped,
+        "ticks_per_s": (published - published_0) / elapsed,
+        "consumed_per_s": consumed / elapsed,
+        "intents": intents,
+        "candles": candles,
+        "signals": signals,
+        "denials": denials,
+        "seconds": elapsed,
+    }
+
+
 class _NullAlerter:
     async def send(self, alert: Any) -> None:
         return None
@@ -302,55 +528,97 @@ class _NullAlerter:
         return None
 
 
-def main() -> None:
-    numbers = [a for a in sys.argv[1:] if not a.startswith("--")]
-    seconds = float(numbers[0]) if numbers else 30.0
-    result = asyncio.run(run(seconds))
-    samples = result["samples_ms"]
-    fed = result["fed"]
-    if len(samples) < 20:
-        raise SystemExit(f"too few orders measured: {len(samples)}")
-    figures = {
+def _figures(samples: list[float], inside: list[float]) -> dict[str, float]:
+    return {
         "tick_to_order_p50_ms": round(_percentile(samples, 50), 3),
         "tick_to_order_p99_ms": round(_percentile(samples, 99), 3),
         "tick_to_order_max_ms": round(max(samples), 3),
         "tick_to_order_mean_ms": round(statistics.fmean(samples), 3),
+        "orders_measured": len(samples),
+        "intent_received_to_order_p50_ms": round(_percentile(inside, 50), 3),
+        "intent_received_to_order_p99_ms": round(_percentile(inside, 99), 3),
+    }
+
+
+def _common_conditions() -> dict[str, Any]:
+    load = os.getloadavg()
+    return {
+        "mode": "paper against the Kite simulator (separate process, loopback)",
+        "journal": "in memory (--memory-journal)"
+        if MEMORY_JOURNAL
+        else "ClickHouse 26.9 (chdb, separate process): orders, order_events, risk_events, "
+        "positions through shared.store's BatchWriter, flushed every 0.2 s in a thread",
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_avg_1m_at_end": round(load[0], 2),
+    }
+
+
+def report_direct(seconds: float) -> dict[str, Any]:
+    result = asyncio.run(run(seconds))
+    samples, fed = result["samples_ms"], result["fed"]
+    if len(samples) < 20:
+        raise SystemExit(f"too few orders measured: {len(samples)}")
+    figures: dict[str, Any] = _figures(samples, result["inside_ms"])
+    figures |= {
         "ticks_per_s": round(fed["ticks"] / fed["seconds"]),
         "gatekeeper_ticks_consumed_per_s": round(result["consumed_ticks"] / fed["seconds"]),
-        "orders_measured": len(samples),
-        "intent_received_to_order_p50_ms": round(_percentile(result["inside_ms"], 50), 3),
-        "intent_received_to_order_p99_ms": round(_percentile(result["inside_ms"], 99), 3),
         "tick_to_intent_published_p50_ms": round(_percentile(result["feeder_ms"], 50), 3),
         "tick_to_intent_published_p99_ms": round(_percentile(result["feeder_ms"], 99), 3),
         "intent_published_to_received_p50_ms": round(_percentile(result["transit_ms"], 50), 3),
         "intent_published_to_received_p99_ms": round(_percentile(result["transit_ms"], 99), 3),
     }
-    load = os.getloadavg()
-    report = {
-        "name": "pipeline",
-        "figures": figures,
-        "conditions": {
-            "path": "Producer-shaped feeder (ticks + intents; the Consumer service does not exist "
-            "yet, so each intent carries its candle-closing tick's received_ns directly) -> "
-            "Redis Streams -> Gatekeeper (XREADGROUP, risk engine, Redis MULTI record, order "
-            "events) -> hand-off to the Kite adapter (broker round trip excluded)",
-            "mode": "paper against the Kite simulator (separate process, loopback)",
-            "ticks_per_s_target": TICKS_PER_S,
-            "instruments": INSTRUMENTS,
-            "tick_partitions": PARTITIONS,
-            "intents_per_s": round(fed["intents"] / fed["seconds"], 1),
-            "seconds": round(fed["seconds"], 1),
-            "warm_up_s": WARM_UP_S,
-            "journal": "in memory (--memory-journal)"
-            if MEMORY_JOURNAL
-            else "ClickHouse 26.9 (chdb, separate process): orders, order_events, risk_events, "
-            "positions through shared.store's BatchWriter, flushed every 0.2 s in a thread",
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_avg_1m_at_end": round(load[0], 2),
-        },
+    conditions = {
+        "path": "--direct-intents: a Producer-shaped feeder publishes the ticks and, after each "
+        "'candle-closing' tick, an intent carrying its received_ns (no Consumer) -> Redis "
+        "Streams -> Gatekeeper -> hand-off to the Kite adapter (broker round trip excluded)",
+        "ticks_per_s_target": TICKS_PER_S,
+        "instruments": INSTRUMENTS,
+        "tick_partitions": PARTITIONS,
+        "intents_per_s": round(fed["intents"] / fed["seconds"], 1),
+        "seconds": round(fed["seconds"], 1),
+        "warm_up_s": WARM_UP_S,
     }
-    out = ROOT / "bench" / "results" / "pipeline.json"
+    return {"name": "pipeline", "figures": figures, "conditions": conditions | _common_conditions()}
+
+
+def report_whole_path(seconds: float) -> dict[str, Any]:
+    result = asyncio.run(run_whole_path(seconds))
+    samples = result["samples_ms"]
+    if len(samples) < 10:
+        raise SystemExit(
+            f"too few orders measured: {len(samples)} ({result['candles']} candles, "
+            f"{result['signals']} signals, {result['intents']} intents; denied: "
+            f"{result['denials']})"
+        )
+    figures: dict[str, Any] = _figures(samples, result["inside_ms"])
+    figures |= {
+        "ticks_per_s": round(result["ticks_per_s"]),
+        "gatekeeper_ticks_consumed_per_s": round(result["consumed_per_s"]),
+        "tick_to_intent_received_p50_ms": round(_percentile(result["upstream_ms"], 50), 3),
+        "tick_to_intent_received_p99_ms": round(_percentile(result["upstream_ms"], 99), 3),
+    }
+    conditions = {
+        "path": "the whole pipeline, each service its own process: Kite simulator (KiteTicker, "
+        f"speed {SIM_SPEED:g}x, {SIM_TICKS_PER_S:g} ticks/s per underlying) -> Producer -> "
+        "ta:ticks (4 partitions) -> Consumer (1-minute candles, EMA 2/3 crossover on the "
+        "futures) -> ta:intents -> Gatekeeper -> hand-off to the Kite adapter (broker round trip "
+        "excluded); latency from the closing tick's Producer received_ns",
+        "seconds": round(result["seconds"], 1),
+        "intents_published": result["intents"],
+        "simulator_frames_dropped_slow_client": result["dropped_frames"],
+        "intents_denied": sum(result["denials"].values()),
+        "denial_reasons": sorted(result["denials"]),
+    }
+    return {"name": "pipeline", "figures": figures, "conditions": conditions | _common_conditions()}
+
+
+def main() -> None:
+    numbers = [a for a in sys.argv[1:] if not a.startswith("--")]
+    seconds = float(numbers[0]) if numbers else (30.0 if DIRECT else 90.0)
+    report = report_direct(seconds) if DIRECT else report_whole_path(seconds)
+    name = "pipeline_direct.json" if DIRECT else "pipeline.json"
+    out = ROOT / "bench" / "results" / name
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 

@@ -49,7 +49,7 @@ from services.gatekeeper.state import RiskState
 from shared import constants as c
 from shared.alerts import Alert, Alerter, Severity
 from shared.bus import ConsumeOptions, RejectedInput, StreamBus
-from shared.clock import Clock
+from shared.clock import IST, Clock
 from shared.messages import Control, Message, OrderIntent, RiskEvent, SessionEvent, Tick
 
 logger = logging.getLogger(__name__)
@@ -116,8 +116,16 @@ class Gatekeeper:
         """Restore, recover and reconcile; intents are read only after this. False when stopped
         before the broker could be reached."""
         s, d = self.s, self.d
-        now = d.clock.now()
         d.metrics.set_mode(s.mode)
+        broker = d.broker if s.sends_to_broker() else None
+        broker_orders: list[BrokerOrder] = []
+        if broker is not None:
+            fetched = await self._broker_orders(broker, stop or asyncio.Event())
+            if fetched is None:
+                return False
+            broker_orders = fetched
+        await self._anchor_market_clock()
+        now = d.clock.now()
         self.starting = "starting: restoring state"
         restored = await restore_state(s, self.redis_state, d.journal, now)
         for problem in restored.problems:
@@ -125,20 +133,12 @@ class Gatekeeper:
         self.state = restored.state
         paper = PaperFillModel() if s.mode == "paper" and s.paper_source() == "local" else None
         self.desk = OrderDesk(
-            s, self.state, self.redis_state, d.journal, d.bus, d.metrics, d.clock,
-            d.broker if s.sends_to_broker() else None, paper,
+            s, self.state, self.redis_state, d.journal, d.bus, d.metrics, d.clock, broker, paper,
             DeskHooks(self._after_fill, self._breaker_changed, self._ticks_may_run.set),
         )  # fmt: skip
         self.desk.adopt(restored.entries)
         held = {e.order.plan.symbol for e in restored.entries}
         self.state.instruments.update(await self.instruments.by_symbols(held))
-        broker = self.desk.broker
-        broker_orders: list[BrokerOrder] = []
-        if broker is not None:
-            fetched = await self._broker_orders(broker, stop or asyncio.Event())
-            if fetched is None:
-                return False
-            broker_orders = fetched
         self.starting = "starting: recovering orders"
         for order_id, kind in await recover_orders(s, self.desk, broker, broker_orders, now):
             if kind == "conflict":
@@ -151,6 +151,28 @@ class Gatekeeper:
         self.starting = ""
         logger.info("Gatekeeper ready in %s mode: %s", s.mode, self.readiness()[1])
         return True
+
+    async def _anchor_market_clock(self) -> None:
+        """A replay's market clock starts at the market's time (a quote's timestamp), so the
+        day's records, the rate limiter and the breaker never see the wall clock's date."""
+        anchor = getattr(self.d.clock, "anchor", None)
+        symbol = self.s.market_clock_symbol
+        if anchor is None or self.d.broker is None:
+            return
+        try:
+            quote = (await self.d.broker.quote([symbol])).get(symbol) or {}
+        except (BrokerRejected, BrokerUnavailable) as exc:
+            logger.error(
+                "market clock: no quote of %s (%s): the wall clock until a tick", symbol, exc
+            )
+            return
+        stamp = quote.get("timestamp") or quote.get("last_trade_time")
+        if not isinstance(stamp, datetime):
+            logger.error("market clock: the quote of %s has no timestamp", symbol)
+            return
+        # kiteconnect parses Kite's IST "yyyy-mm-dd hh:mm:ss" into a naive datetime.
+        anchor(stamp if stamp.tzinfo else stamp.replace(tzinfo=IST))
+        logger.info("market clock anchored at %s (%s)", self.d.clock.now().isoformat(), symbol)
 
     async def _broker_orders(self, broker: Broker, stop: asyncio.Event) -> list[BrokerOrder] | None:
         """The broker's order book; waits (not ready, with the reason) until it can be read."""

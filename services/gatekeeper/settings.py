@@ -183,6 +183,9 @@ class GatekeeperSettings(ServiceSettings):
         description="system (wall clock), market (the newest tick's exchange time: replays on the "
         "simulator), auto (market in paper mode against the simulator, else system)",
     )
+    market_clock_symbol: str = Field(
+        "NSE:NIFTY 50", description="market clock: the quote whose timestamp starts it"
+    )
     paper_fills: PaperFills = Field(
         "auto",
         description="paper fills: local (fill model on live ticks), simulator (orders sent to "

@@ -24,6 +24,8 @@ def test_the_market_clock_follows_the_newest_tick_and_never_goes_back() -> None:
     assert ahead >= REPLAY + timedelta(seconds=120)
     clock.observe(REPLAY + timedelta(seconds=30))  # a late tick of another partition
     assert clock.now() >= ahead
+    clock.observe(WALL + timedelta(microseconds=123))  # a receipt-stamped tick: not market time
+    assert clock.now() < REPLAY + timedelta(seconds=121)
     assert clock.time_ns() == wall.time_ns()
 
 

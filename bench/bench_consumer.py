@@ -2,10 +2,13 @@
 
     /work/venv/bin/python bench/bench_consumer.py [--quick]
 
-Everything runs the pure core only (no Redis, no ClickHouse), on real NIFTY / NIFTY BANK minutes.
+The pure-core figures run without Redis or ClickHouse, on real NIFTY / NIFTY BANK minutes.
 Throughputs are measured in CPU time (`time.process_time`, best of several rounds) because the
 bench machine is shared: wall time would measure the neighbours. Latency is wall time
 (`perf_counter_ns`) since that is what a candle close waits for; the load average is recorded.
+`service_close_to_intent_*` runs the Consumer SERVICE (local Redis and ClickHouse servers, four
+tick partitions, all seven timeframes): 1,000 instruments' closing ticks published in one burst,
+latency = the intent's stream entry time minus the burst's publish time (`--no-service` skips it).
 Writes bench/results/consumer.json.
 """
 
@@ -334,9 +337,115 @@ def bench_close_to_intent(instruments: int, bursts: int) -> dict[str, float]:
     }
 
 
+def bench_service_close_to_intent(instruments: int) -> dict[str, float]:
+    """The same burst through the running Consumer service (Redis in, Redis out)."""
+    import asyncio
+
+    from clickhouse_driver import Client
+    from prometheus_client import CollectorRegistry
+
+    from services.consumer.__main__ import build_consumer
+    from services.consumer.adapters.metrics import ConsumerMetrics
+    from services.consumer.settings import ConsumerSettings
+    from shared import constants as c
+    from shared.bus import StreamBus, redis_client
+    from shared.clock import SystemClock
+    from shared.localservers import ClickHouseServer, RedisServer
+    from shared.store import MESSAGE_TABLES, ClickHouseInserter, apply_migrations
+
+    day = datetime(2024, 3, 1, 9, 15, tzinfo=IST)
+    symbols = [f"NSE:SYM{i:04d}" for i in range(instruments)]
+    tokens = list(range(10_001, 10_001 + instruments))
+
+    def tick(n: int, at: datetime, price: float, received_ns: int = 1) -> Tick:
+        return Tick(instrument_token=tokens[n], symbol=symbols[n], last_price=price,
+                    exchange_ts=at, received_ns=received_ns)  # fmt: skip
+
+    async def until(condition: Callable[[], bool], what: str) -> None:
+        for _ in range(1200):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"bench: timed out waiting for {what}")
+
+    async def run(redis_url: str, clickhouse: Any, spool: str) -> list[float]:
+        writer = Client(host=clickhouse.host, port=clickhouse.port)
+        writer.execute("CREATE DATABASE IF NOT EXISTS bench")
+        writer = Client(host=clickhouse.host, port=clickhouse.port, database="bench")
+        apply_migrations(writer)
+        spec = MESSAGE_TABLES[Candle]
+        falling = [
+            Candle(instrument_token=tokens[n], symbol=symbols[n], timeframe="15minute",
+                   start=day - timedelta(days=1) + timedelta(minutes=15 * i),
+                   end=day - timedelta(days=1) + timedelta(minutes=15 * (i + 1)),
+                   open=100.0 - i, high=100.0 - i, low=100.0 - i, close=100.0 - i, volume=0)
+            for n in range(instruments) for i in range(25)
+        ]  # fmt: skip
+        writer.execute(f"INSERT INTO candles ({', '.join(spec.columns)}) VALUES",
+                       [tuple(spec.row(x)[k] for k in spec.columns) for x in falling])  # fmt: skip
+        reader = Client(host=clickhouse.host, port=clickhouse.port, database="bench")
+        settings = ConsumerSettings(
+            redis_url=redis_url, clickhouse_host=clickhouse.host,
+            clickhouse_port=clickhouse.port, clickhouse_database="bench", spool_dir=spool,
+            metrics_port=0, tick_partitions=4, lease_renew_s=0.3, api_key="",
+            strategies=[StrategyConfig(kind="ema_crossover", symbols=tuple(symbols),
+                                       params={"timeframe": "15minute", "lookback": 25})],
+        )  # fmt: skip
+        redis = redis_client(redis_url)
+        consumer = build_consumer(settings, redis, ConsumerMetrics(CollectorRegistry()),
+                                  ClickHouseInserter(writer), reader, load_calendar(),
+                                  SystemClock())  # fmt: skip
+        stop = asyncio.Event()
+        task = asyncio.create_task(consumer.run(stop))
+        bus = StreamBus(redis, service="bench", maxlen=1_000_000, publish_batch=2000)
+        try:
+            await until(lambda: len(consumer.owned) == 4, "partitions owned")
+            opening = [tick(n, day + timedelta(seconds=5), 150.0) for n in range(instruments)]
+            await bus.publish_partitioned(c.TICKS, opening, 4)
+            await until(  # warm-up from ClickHouse: 25 falling candles each
+                lambda: (
+                    sum(len(o.worker.stats.warmed) for o in consumer.owned.values()) == instruments
+                ),
+                "instruments warmed",
+            )
+            await asyncio.sleep(0.5)
+            sent_ns = time.time_ns()
+            closing = [tick(n, day + timedelta(minutes=15, seconds=1), 150.0, sent_ns)
+                       for n in range(instruments)]  # fmt: skip
+            await bus.publish_partitioned(c.TICKS, closing, 4)
+            for _ in range(6000):
+                if await redis.xlen(c.INTENTS) >= instruments:
+                    break
+                await asyncio.sleep(0.01)
+            entries: Any = await redis.xrange(c.INTENTS)
+            assert len(entries) == instruments, f"{len(entries)} intents of {instruments}"
+            return [int(e[0].split(b"-")[0]) - sent_ns / 1e6 for e in entries]
+        finally:
+            stop.set()
+            await task
+            await redis.aclose()
+            writer.disconnect()
+            reader.disconnect()
+
+    with tempfile.TemporaryDirectory(prefix="bench-consumer-") as tmp:
+        redis_server = RedisServer(Path(tmp) / "redis").start()
+        clickhouse = ClickHouseServer(Path(tmp) / "clickhouse").start()
+        try:
+            latencies = sorted(asyncio.run(run(redis_server.url, clickhouse, f"{tmp}/spool")))
+        finally:
+            clickhouse.stop()
+            redis_server.stop()
+    return {
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[int(0.99 * (len(latencies) - 1))],
+        "max_ms": latencies[-1],
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument("--no-service", action="store_true", help="skip the service latency")
     args = parser.parse_args(argv)
     rounds = 2 if args.quick else 7
     import logging
@@ -350,6 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command_s = bench_backtest_command()
     memory = bench_memory(100 if args.quick else 1000, bars)
     latency = bench_close_to_intent(1000, 2 if args.quick else 5)
+    service = None if args.no_service else bench_service_close_to_intent(1000)
 
     figures: dict[str, dict[str, Any]] = {
         "candle_builder_ticks_per_s": {"value": round(builder["utc_minute"]), "unit": "ticks/s"},
@@ -396,6 +506,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "value": round(latency["per_instrument_p99_us"], 1),
         "unit": "us",
     }
+    if service is not None:
+        for key in ("p50_ms", "p99_ms", "max_ms"):
+            figures[f"service_close_to_intent_{key}"] = {"value": round(service[key], 1),
+                                                          "unit": "ms"}  # fmt: skip
     result = {
         "name": "consumer",
         "figures": figures,
@@ -414,6 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "backtest_costs": "Zerodha futures charges per fill (shared.charges) unless named no_costs",
             "memory": "tracemalloc after a full session: 7 builders per instrument (375 minutes of ticks, 600 s revision window), 250 15-minute candles of history, EMA 9/21 + RSI 14 state",
             "close_to_intent": "1,000 instruments, one tick each closing a 15-minute candle in sequence on one core; every close crosses EMA9 over EMA21 and makes an intent; latency of instrument i counts from the burst start",
+            "service_close_to_intent": "the Consumer service in this process with local Redis and ClickHouse servers: 1,000 instruments on 4 tick partitions, 7 timeframes each, warmed from ClickHouse; their closing ticks published in one pipelined burst; latency = intent entry id (Redis ms) - burst publish time; includes the bus, decoding, builders, strategies, the atomic commit; ms resolution",
         },
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

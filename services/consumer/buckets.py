@@ -87,11 +87,16 @@ def weekday_sessions(open_at: time = time(9, 15), close_at: time = time(15, 30))
 
 
 def data_sessions(calendar: NseCalendar) -> SessionsOf:
-    """The calendar's sessions, or the regular session on a date it calls closed (data wins)."""
+    """The calendar's sessions, or the regular session on a date it calls closed (data wins).
+    Remembered per date: a builder's slow path asks for them on every new bucket."""
     every_day = regular_sessions()
+    cache: dict[date, tuple[TradingSession, ...]] = {}
 
     def sessions_of(day: date) -> Sequence[TradingSession]:
-        return calendar.sessions(day) or every_day(day)
+        found = cache.get(day)
+        if found is None:
+            found = cache[day] = tuple(calendar.sessions(day)) or tuple(every_day(day))
+        return found
 
     return sessions_of
 

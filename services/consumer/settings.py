@@ -137,6 +137,9 @@ class ConsumerSettings(ServiceSettings):
         description="build candles from ticks stamped with their receipt time (Producer in "
         "quote/ltp mode); false: only ticks carrying the exchange's timestamp",
     )
+    checkpoint_keep_days: float = Field(
+        5.0, gt=0, description="instruments idle this long leave a checkpoint at restore, days"
+    )
     intent_dedup_ttl_s: float = Field(
         7 * 86400.0, gt=0, description="how long a published signal id blocks a second intent, s"
     )

@@ -255,3 +255,46 @@ async def test_a_restart_continues_from_the_checkpoint_and_a_lost_checkpoint_nev
                             {"reason": "duplicate"}) == len(signals)  # fmt: skip
         await eventually(lambda: count_rows(third.clickhouse, "order_intents") == len(signals), 10)
         assert len(stored_candles(third.clickhouse)) == len(candles)
+
+
+async def test_a_bucket_left_open_by_a_stopped_replica_is_closed_by_its_successor_s_timer(
+    settings_for: Any,
+) -> None:
+    bars = read_bars(NIFTY_FILE, [DAY], "09:15", "09:21")
+    candles = [x for x in expected_candles(bars) if x.timeframe in ("minute", "5minute")]
+    settings = settings_for(timeframes=["minute", "5minute"])
+    async with running_consumer(settings) as first:
+        await eventually(lambda: first.consumer.readiness()[0], 10)
+        await publish_ticks(first.redis, producer_ticks(bars))
+        await eventually(lambda: ticks_handled(first) >= 4 * len(bars), 10)
+    async with running_consumer(settings) as second:  # no tick will ever come again
+        await eventually(lambda: len(second.consumer.owned) == 4, 10)
+        second.mono.advance(86_400)
+        await eventually(lambda: _count(second, len(candles)), 10, message="restored buckets")
+        assert sorted(map(ohlc, await stream_candles(second.redis))) == sorted(map(ohlc, candles))
+
+
+async def test_a_strategy_that_raises_is_logged_and_counted_and_the_partition_goes_on(
+    settings_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.consumer import strategies
+
+    class Broken(EmaCrossover):
+        kind = "broken"
+
+        def on_candle(self, candle: Candle, state: Any) -> Any:
+            if candle.start.minute % 2:
+                raise ZeroDivisionError("a bug in a strategy")
+            return super().on_candle(candle, state)
+
+    monkeypatch.setitem(strategies.STRATEGY_KINDS, "broken", Broken)
+    bars = read_bars(NIFTY_FILE, [DAY], "09:15", "09:40")
+    settings = settings_for(timeframes=["minute"], strategies=[
+        {"kind": "broken", "symbols": [NIFTY], "params": {"timeframe": "minute", "fast": 3,
+                                                          "slow": 5, "lookback": 10}},
+    ])  # fmt: skip
+    async with running_consumer(settings) as rc:
+        await run_through(rc, producer_ticks(bars))
+        await eventually(lambda: _count(rc, len(bars)), 10)
+        assert rc.metric("tradealgo_consumer_strategy_errors_total") == len(bars) // 2
+        assert len(rc.consumer.owned) == 4

@@ -68,6 +68,11 @@ class ConsumerMetrics(BaseMetrics):
             ["reason"],
             registry=registry,
         )
+        self.strategy_errors = Counter(
+            f"{PREFIX}consumer_strategy_errors",
+            "Closed candles whose strategies raised (a bug; the candle is kept, logged)",
+            registry=registry,
+        )
         self.warmups = Counter(
             f"{PREFIX}consumer_warmups", "History warm-ups by outcome (ok, partial, failed)",
             ["outcome"], registry=registry,

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -38,7 +38,12 @@ from services.consumer.adapters.history_loader import HistoryLoader
 from services.consumer.adapters.metrics import ConsumerMetrics
 from services.consumer.adapters.store import ConsumerStore
 from services.consumer.buckets import SessionsOf, bucket_of
-from services.consumer.builder_state import CheckpointError, decode_instrument, encode_instrument
+from services.consumer.builder_state import (
+    BuilderState,
+    CheckpointError,
+    decode_instrument,
+    encode_instrument,
+)
 from services.consumer.candle_book import CandleBook
 from services.consumer.candles import CandleBuilder, CandleGap, RejectedTick
 from services.consumer.feed_clock import FeedClock
@@ -121,19 +126,31 @@ class PartitionWorker:
         raw: dict[bytes, bytes] = await ctx.redis.hgetall(
             c.CONSUMER_CHECKPOINT_KEY.format(p=self.partition)
         )
-        symbols: set[str] = set()
+        restored: dict[bytes, tuple[BuilderState, ...]] = {}
         for key, value in raw.items():
             if key.startswith(b"_"):
                 continue
             try:
-                states = decode_instrument(value)
+                restored[key] = decode_instrument(value)
             except CheckpointError as exc:
                 logger.error("partition %s: instrument %s not restored: %s", self.partition,
                              key.decode(), exc)  # fmt: skip
+        stale = idle_instruments(restored, timedelta(days=ctx.settings.checkpoint_keep_days))
+        if stale:
+            await ctx.redis.hdel(c.CONSUMER_CHECKPOINT_KEY.format(p=self.partition), *stale)
+            logger.info("partition %s: %s instruments idle for over %s days dropped from the "
+                        "checkpoint", self.partition, len(stale),
+                        ctx.settings.checkpoint_keep_days)  # fmt: skip
+        symbols: set[str] = set()
+        for key, states in restored.items():
+            if key in stale:
                 continue
             if self.book.restore(states):
                 self.stats.restored_instruments += 1
                 symbols.update(s.symbol for s in states)
+                for state in states:  # the market time the previous owner had reached
+                    if state.open_bucket is not None:
+                        self.feed_clock.observe(state.open_bucket.last_ts, ctx.mono())
         self.committed_entry = raw.get(ENTRY_FIELD.encode(), b"").decode()
         # What this replica's strategies knew of these symbols is stale: warm them again.
         ctx.engine.forget(symbols | self._strategy_symbols)
@@ -353,7 +370,13 @@ class PartitionWorker:
                 engine.on_candle(candle)  # keeps the engine's order guard current
                 continue
             started = time.perf_counter()
-            decided = engine.on_candle(candle)
+            try:
+                decided = engine.on_candle(candle)
+            except Exception:  # a strategy's bug must not stall the partition
+                metrics.strategy_errors.inc()
+                logger.exception("strategies of %s %s failed on the %s candle; skipped",
+                                 candle.symbol, candle.timeframe, candle.start)  # fmt: skip
+                continue
             elapsed = time.perf_counter() - started
             names = engine.strategy_names(candle.symbol, candle.timeframe)
             for name in names:
@@ -541,6 +564,24 @@ class PartitionWorker:
     def symbols(self) -> set[str]:
         """Symbols of the instruments this partition has builders for."""
         return {b.symbol for t in self.book.tokens() for b in self.book.builders(t)[:1]}
+
+
+def idle_instruments(
+    restored: dict[bytes, tuple[BuilderState, ...]], keep: timedelta
+) -> list[bytes]:
+    """Checkpoint entries whose newest candle ended `keep` before the partition's newest one
+    (expired options, delisted symbols): dropped so a checkpoint does not grow for ever."""
+
+    def newest(states: tuple[BuilderState, ...]) -> datetime | None:
+        ends = [s.last_end for s in states if s.last_end is not None]
+        return max(ends) if ends else None
+
+    ends = {key: newest(states) for key, states in restored.items()}
+    known = [e for e in ends.values() if e is not None]
+    if not known:
+        return []
+    horizon = max(known) - keep
+    return [key for key, end in ends.items() if end is not None and end < horizon]
 
 
 def _reject_kind(reason: str) -> str:

@@ -1,6 +1,7 @@
 """`python -m services.gatekeeper` as a process (the composition root): it applies the ClickHouse
-schema, serves /metrics /healthz /ready on its port, decides an intent, and stops cleanly on
-SIGTERM; a bad setting exits 2 with the variable's name."""
+schema, serves /metrics (every Gatekeeper name of deploy/metrics.txt in a real scrape) /healthz
+/ready on its port, decides an intent, and stops cleanly on SIGTERM; a bad setting exits 2 with
+the variable's name."""
 
 from __future__ import annotations
 
@@ -37,7 +38,18 @@ def _env(redis_url: str, server: Any, database: str, port: int, spool: Path) -> 
         "GATEKEEPER_METRICS_PORT": str(port),
         "GATEKEEPER_SPOOL_DIR": str(spool),
         "GATEKEEPER_LOG_JSON": "false",
+        "GATEKEEPER_SAMPLE_INTERVAL_S": "0.3",
     }
+
+
+def gatekeeper_metric_names() -> list[str]:
+    """Every name deploy/metrics.txt lists for the Gatekeeper (histograms by their buckets)."""
+    names = []
+    for line in (ROOT / "deploy/metrics.txt").read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and not line.startswith("#") and "gatekeeper" in parts[2].split(","):
+            names.append(parts[0] + ("_bucket" if parts[1] == "histogram" else ""))
+    return names
 
 
 def test_the_service_runs_serves_its_endpoints_decides_and_stops_on_sigterm(
@@ -64,6 +76,14 @@ def test_the_service_runs_serves_its_endpoints_decides_and_stops_on_sigterm(
                 return False
 
         eventually_sync(ready, timeout=30)
+        names = gatekeeper_metric_names()
+        assert "tradealgo_kill_switch_tripped" in names and len(names) >= 20
+
+        def missing() -> list[str]:
+            scrape = requests.get(f"{base}/metrics", timeout=2).text
+            return [n for n in names if f"\n{n} " not in scrape and f"\n{n}{{" not in scrape]
+
+        eventually_sync(lambda: not missing(), timeout=10, message="metrics in a scrape")
         metrics = requests.get(f"{base}/metrics", timeout=2).text
         assert 'tradealgo_gatekeeper_mode{mode="logging"} 1.0' in metrics
         assert requests.get(f"{base}/healthz", timeout=2).text == "ok"

@@ -22,39 +22,53 @@ MODES = ("logging", "paper", "live")
 PNL_KINDS = ("realised", "unrealised", "mtm")
 
 
+# (phrase of a denial reason, rule label), tried in order; the first match names the rule.
+DENIAL_RULES: tuple[tuple[str, str], ...] = (
+    ("already decided", "duplicate"),
+    ("already queued", "duplicate"),
+    ("kill switch tripped", "kill_switch"),
+    ("trading is halted", "halted"),
+    ("circuit breaker", "breaker"),
+    ("daily loss limit", "daily_loss"),
+    ("market is closed", "market_hours"),
+    ("signal is", "signal_age"),
+    ("not in the allowed", "allow_list"),
+    ("confidence", "confidence"),
+    ("positions open", "max_positions"),
+    ("position value", "position_size"),
+    ("margin", "margin"),
+    ("last price", "stale_quote"),
+    ("queue full", "rate"),
+    ("for the order rate", "rate"),
+    ("rate caps", "rate"),
+    ("option chain", "options"),
+    ("strike", "options"),
+    ("unknown instrument", "instrument"),
+    ("not tradable", "instrument"),
+    ("short sale", "short_sale"),
+    ("band", "price_band"),
+    ("stop-loss", "stop_loss"),
+    ("slice", "slicing"),
+    ("lot", "lot_size"),
+    ("exit", "exit"),
+    ("position", "position"),
+)
+ORDER_STATUSES = (
+    "RECORDED", "LOGGED", "SENT", "OPEN", "PARTIAL", "COMPLETE", "REJECTED", "CANCELLED", "FAILED",
+)  # fmt: skip
+LATENCY_STAGES = ("intent_to_sent", "sent_to_ack", "ack_to_fill")
+DECISIONS = ("approved", "denied", "queued", "duplicate")
+BROKER_CALLS = (
+    "place_order", "modify_order", "cancel_order", "orders", "positions", "margins", "quote",
+)  # fmt: skip
+BROKER_ERROR_KINDS = ("refused", "network", "token")
+TABLES = ("orders", "order_events", "risk_events", "positions", "options_data", "dead_letters")
+
+
 def denial_rule(reason: str) -> str:
     """A low-cardinality label for a denial reason (the reason text itself goes to the logs)."""
     text = reason.lower()
-    for needle, rule in (
-        ("already decided", "duplicate"),
-        ("already queued", "duplicate"),
-        ("kill switch tripped", "kill_switch"),
-        ("trading is halted", "halted"),
-        ("circuit breaker", "breaker"),
-        ("daily loss limit", "daily_loss"),
-        ("market is closed", "market_hours"),
-        ("signal is", "signal_age"),
-        ("not in the allowed", "allow_list"),
-        ("confidence", "confidence"),
-        ("positions open", "max_positions"),
-        ("position value", "position_size"),
-        ("margin", "margin"),
-        ("last price", "stale_quote"),
-        ("queue full", "rate"),
-        ("for the order rate", "rate"),
-        ("rate caps", "rate"),
-        ("option chain", "options"),
-        ("strike", "options"),
-        ("unknown instrument", "instrument"),
-        ("not tradable", "instrument"),
-        ("short sale", "short_sale"),
-        ("band", "price_band"),
-        ("stop-loss", "stop_loss"),
-        ("slice", "slicing"),
-        ("lot", "lot_size"),
-        ("exit", "exit"),
-        ("position", "position"),
-    ):
+    for needle, rule in DENIAL_RULES:
         if needle in text:
             return rule
     return "other"
@@ -152,8 +166,29 @@ class GatekeeperMetrics(BaseMetrics):
         self.breaker.set(0)
 
     def set_mode(self, mode: str) -> None:
+        """The mode gauge, and every series of this mode primed at zero (a fresh scrape shows
+        them all, so dashboards and alerts see 0 rather than nothing)."""
         for each in MODES:
             self.mode.labels(each).set(1 if each == mode else 0)
+        for status in ORDER_STATUSES:
+            self.orders.labels(mode, status)
+        for stage in LATENCY_STAGES:
+            self.order_latency.labels(stage)
+        for decision in DECISIONS:
+            self.intents.labels(decision)
+        for rule in sorted({rule for _, rule in DENIAL_RULES} | {"other"}):
+            self.denials.labels(rule)
+        for call in BROKER_CALLS:
+            for kind in BROKER_ERROR_KINDS:
+                self.broker_errors.labels(call, kind)
+        for table in TABLES:
+            self.clickhouse_rows_written.labels(self.service, table)
+            self.clickhouse_insert_errors.labels(self.service, table)
+        for kind in ("malformed", "rejected", "poison"):
+            self.dead_letters.labels(self.service, "ta:intents", kind)
+        self.messages_consumed.labels(self.service, "ta:intents")
+        self.messages_published.labels(self.service, "ta:order_events")
+        self.messages_published.labels(self.service, "ta:risk_events")
 
     def order_status(self, mode: str, status: str) -> None:
         self.orders.labels(mode, status).inc()

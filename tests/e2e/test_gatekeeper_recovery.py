@@ -17,7 +17,9 @@ from services.gatekeeper.adapters.kite_broker import BrokerUnavailable
 from services.gatekeeper.adapters.metrics import GatekeeperMetrics
 from services.gatekeeper.orders import order_tag
 from shared import constants as c
-from shared.bus import StreamBus, redis_client
+from shared.bus import StreamBus, decode_entry, redis_client
+from shared.messages import SessionEvent
+from shared.session import token_fingerprint
 from tests.gatekeeper_support import (
     Store,
     TradingClock,
@@ -204,3 +206,34 @@ async def test_differences_with_the_broker_at_start_are_reported_and_halt_new_en
             )
 
         await eventually(denied)
+
+
+async def test_a_refused_token_is_reported_and_the_new_one_read_from_redis_places_once(
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str, kite_sim: KiteSim
+) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
+    clock = TradingClock()
+    old_token = await seed_simulator_session(redis_url, kite_sim)
+    symbol, instrument, ltp = await simulator_future(kite_sim)
+    settings = simulator_settings(kite_sim, redis_url, store, order_updates="poll")
+    async with running_gatekeeper(settings, clock=clock) as gk:
+        await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
+        await eventually(lambda: symbol in gk.service.state.quotes)
+        # The session dies; the Sentinel (here: the test) logs in again and stores a new token.
+        await asyncio.to_thread(kite_sim.control.faults, expire_token=True)
+        new_token = await seed_simulator_session(redis_url, kite_sim)
+        assert new_token != old_token
+        order = intent(symbol, instrument, ltp, clock.now(), quantity=25, product="NRML")
+        await gk.publish_intent(order)
+        await eventually(lambda: gk.service.state.book.quantity(symbol) == 25, timeout=10)
+
+        async def expired_reports() -> list[SessionEvent]:
+            entries: Any = await gk.redis.xrange(c.SESSION_EVENTS)
+            events = [decode_entry(c.SESSION_EVENTS, f) for _, f in entries]
+            return [e for e in events if isinstance(e, SessionEvent) and e.kind == "EXPIRED"]
+
+        (report,) = await expired_reports()
+        assert report.token_fingerprint == token_fingerprint(old_token)
+        assert report.user_id == "gatekeeper"
+    tag = order_tag(order.intent_id, 1)
+    assert len(await broker_orders_with_tag(kite_sim, new_token, tag)) == 1

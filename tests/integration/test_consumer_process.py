@@ -73,11 +73,11 @@ async def test_the_process_serves_readiness_and_metrics_and_stops_cleanly_on_sig
         async with aiohttp.ClientSession() as http:
             ready = await eventually(lambda: _ready(http, root), 30, message="ready")
             assert ready == (200, "ready")  # the health server answers "ready" when ready
-            status, scrape = await get(http, f"{root}/metrics")
-            assert status == 200
+            pending = 'tradealgo_stream_pending{group="consumer",stream="ta:ticks:0"}'
+            # Stream gauges are sampled every CONSUMER_SAMPLE_INTERVAL_S: wait for one sample.
+            scrape = str(await eventually(lambda: _scrape_with(http, root, pending), 10))
             missing = [n for n in names if f"\n{n}" not in scrape and f"\n{n}{{" not in scrape]
             assert missing == []
-            assert 'tradealgo_stream_pending{group="consumer",stream="ta:ticks:0"}' in scrape
             bus = StreamBus(redis, service="test", maxlen=100)
             await bus.publish(c.CONTROL, Control(command="HALT", reason="token: expired",
                                                  source="sentinel", ts=datetime.now(UTC)))  # fmt: skip
@@ -106,3 +106,8 @@ async def _ready(http: aiohttp.ClientSession, root: str) -> tuple[int, str] | No
 async def _status(http: aiohttp.ClientSession, root: str, want: int) -> tuple[int, str] | None:
     status, body = await get(http, f"{root}/ready")
     return (status, body) if status == want else None
+
+
+async def _scrape_with(http: aiohttp.ClientSession, root: str, needle: str) -> str | None:
+    status, body = await get(http, f"{root}/metrics")
+    return body if status == 200 and needle in body else None

@@ -83,7 +83,7 @@ class WorkerContext:
 @dataclass
 class PartitionStats:
     rounds: int = 0
-    ticks: int = 0
+    ticks: int = 0  # ticks of committed rounds
     candles: int = 0
     restored_instruments: int = 0
     restored_rows: int = 0
@@ -272,9 +272,9 @@ class PartitionWorker:
             out = update(tick)
             if out:
                 closed.extend(out)
-        self.stats.ticks += len(ticks)
         self._check_routing(ticks)
         await self._finish(round_, closed, "tick", dirty, [])
+        self.stats.ticks += len(ticks)  # counted once their round is committed
 
     def _tick(self, entry_id: str, fields: dict[bytes, bytes] | None, round_: Round) -> Tick | None:
         if not fields:  # trimmed before it was read: nothing to handle

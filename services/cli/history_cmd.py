@@ -47,6 +47,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         parser = commands.add_parser(name, help=f"{summary} (ClickHouse `{view.table}`)")
         parser.add_argument("--limit", type=int, help="rows to show (CLI_DEFAULT_LIMIT)")
         parser.add_argument("--since", help="30m, 2h, 1d, today, YYYY-MM-DD[THH:MM] (IST)")
+        parser.add_argument("--wide", action="store_true", help="show long texts in full")
         if name == "positions":
             parser.add_argument(
                 "--all", action="store_true", help="also closed positions (quantity 0)"
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         quantity = columns.index("quantity") if "quantity" in columns else None
         if quantity is not None:
             rows = [row for row in rows if row[quantity]]
-    print(render_table(columns, rows))
+    print(render_table(columns, rows, 0 if args.wide else settings.cell_width))
     if len(rows) == limit:
         print(f"(newest {limit} rows; --limit to see more)")
     return OK

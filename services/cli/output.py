@@ -8,12 +8,15 @@ from datetime import datetime
 from shared.clock import to_ist
 
 
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """An aligned plain-text table; numbers are right-aligned, text left-aligned.
+def render_table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], max_width: int = 0
+) -> str:
+    """An aligned plain-text table; numbers are right-aligned, text left-aligned; a text longer
+    than `max_width` (0: no limit) is cut with '…'.
 
     An empty `rows` gives the header and a "(none)" line, so "no rows" is never a blank screen.
     """
-    cells = [[_cell(value) for value in row] for row in rows]
+    cells = [[_clip(_cell(value), max_width) for value in row] for row in rows]
     numeric = [
         bool(rows)
         and all(
@@ -37,6 +40,10 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     out = [line(list(headers)), line(["-" * w for w in widths])]
     out += [line(row) for row in cells] or ["(none)"]
     return "\n".join(out)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if width <= 0 or len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
 def _cell(value: object) -> str:

@@ -49,6 +49,9 @@ class CliSettings(ServiceSettings):
         "", description="who the CLI records as the source of halts and releases; empty: login user"
     )
     default_limit: int = Field(20, ge=1, description="rows shown by positions/orders/signals")
+    cell_width: int = Field(
+        60, ge=0, description="longest text shown in a table cell (reasons); 0: no limit"
+    )
 
     def service_urls(self) -> dict[str, str]:
         """Service name -> root URL of its /healthz, /ready and /metrics."""

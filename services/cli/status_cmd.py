@@ -122,8 +122,21 @@ def read_session(client: Any) -> SessionView:
     )
 
 
+# Heartbeat keys expire within a minute or so; a stamp further away than this was written on
+# another clock (a service following a replay's market time), so its age means nothing.
+OTHER_CLOCK_S = 86_400.0
+
+
 def heartbeat_age(raw: bytes | None, now: datetime) -> float | None:
-    """Seconds since a heartbeat (an ISO time, epoch seconds, or JSON with "ts"); None if absent."""
+    """Seconds since a heartbeat (an ISO time, epoch seconds, or JSON with "ts"); None when
+    absent, unreadable, or stamped on another clock (a replay's simulated time)."""
+    age = _stamp_age(raw, now)
+    if age is None or age > OTHER_CLOCK_S or age < -60.0:
+        return None
+    return max(0.0, age)
+
+
+def _stamp_age(raw: bytes | None, now: datetime) -> float | None:
     if raw is None:
         return None
     text = raw.decode(errors="replace").strip()
@@ -134,9 +147,9 @@ def heartbeat_age(raw: bytes | None, now: datetime) -> float | None:
     if isinstance(doc, dict):
         doc = doc.get("ts") or doc.get("at") or ""
     if isinstance(doc, int | float):
-        return max(0.0, now.timestamp() - float(doc))
+        return now.timestamp() - float(doc)
     when = _when(str(doc))
-    return None if when is None else max(0.0, (now - when).total_seconds())
+    return None if when is None else (now - when).total_seconds()
 
 
 def probe_service(name: str, url: str, timeout_s: float, heartbeat: float | None) -> ServiceHealth:

@@ -117,6 +117,11 @@ class Launcher:
             start = plan.start_time.strftime("%H:%M") if plan.start_time else ""
             speed = "as fast as possible" if not plan.speed else f"{plan.speed:g}x"
             say(f"  replaying {day} {start} IST at {speed}; Gatekeeper mode PAPER (no real orders)")
+            capital = plan.service_env.get("GATEKEEPER_CAPITAL")
+            if capital:
+                say(
+                    f"  capital: {float(capital):,.0f} rupees (the simulated account's opening cash)"
+                )
             strategies = plan.service_env.get("CONSUMER_STRATEGIES")
             if strategies:
                 say(f"  strategies: {strategies_summary(strategies)} (RUN_SIM_STRATEGIES)")
@@ -158,6 +163,7 @@ class Launcher:
             if self.stack.poll() is not None:
                 break
             if (self.stop_requested or failed) and stop_sent_at is None:
+                self._poll()  # the last events and numbers, while everything still runs
                 self.term.end()
                 self.term.say("stopping: services first, then the simulator, ClickHouse, Redis...")
                 self.stack.send_signal(signal.SIGTERM)
@@ -170,12 +176,9 @@ class Launcher:
                     self.stack.wait()
                     break
                 continue
-            if self.watcher is not None and time.monotonic() >= next_poll:
+            if time.monotonic() >= next_poll:
                 next_poll = time.monotonic() + self.run.progress_interval_s
-                self.progress, events = self.watcher.poll()
-                for line in events:
-                    self.term.say(line)
-                self.term.status(status_line(self.progress))
+                self._poll()
         code = self.stack.wait()
         self.term.end()
         p = self.progress
@@ -190,6 +193,14 @@ class Launcher:
             self.term.say(f"not everything stopped cleanly (exit {code}); see {where.log}/run.log")
             return PROBLEM
         return 0
+
+    def _poll(self) -> None:
+        if self.watcher is None:
+            return
+        self.progress, events = self.watcher.poll()
+        for line in events:
+            self.term.say(line)
+        self.term.status(status_line(self.progress))
 
     def _on_event(
         self, event: dict[str, Any], plan: RunPlan, where: Layout, endpoints: Path

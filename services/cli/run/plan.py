@@ -130,6 +130,7 @@ class SimAccount:
     totp_secret: str
     day: date | None = None
     start_time: time | None = None
+    opening_cash: float | None = None  # the paper account's capital
 
 
 @dataclass(frozen=True)
@@ -228,10 +229,14 @@ def build_plan(
     if strategies.strip():
         consumer["strategies"] = strategies.strip()
     env |= settings_env(classes["consumer"], consumer)
-    env |= settings_env(
-        classes["gatekeeper"],
-        {**_kite_fields(classes["gatekeeper"], account, rest), "mode": "paper"},
-    )
+    gatekeeper: dict[str, object] = {
+        **_kite_fields(classes["gatekeeper"], account, rest),
+        "mode": "paper",
+    }
+    if simulator.opening_cash:
+        # The risk limits refer to the capital: in a simulator run it is the simulated account's.
+        gatekeeper["capital"] = simulator.opening_cash
+    env |= settings_env(classes["gatekeeper"], gatekeeper)
     sim_values: dict[str, object] = {
         "host": "127.0.0.1",
         "rest_port": ports.sim_rest,

@@ -62,6 +62,7 @@ def sim_account(settings: ServiceSettings) -> SimAccount:
         totp_secret=secret("totp_secret"),
         day=getattr(settings, "day", None),
         start_time=getattr(settings, "start_time", None),
+        opening_cash=getattr(settings, "opening_cash", None),
     )
 
 

@@ -158,7 +158,9 @@ def test_replay_day_problem(day: date, problem: str | None) -> None:
         (str(NOW.timestamp() - 4).encode(), 4.0),
         (b'{"ts": "2024-08-20T10:59:30+05:30", "mode": "paper"}', 30.0),
         (b"garbage", None),
-        (b"2024-08-20T11:00:05+05:30", 0.0),
+        (b"2024-08-20T11:00:05+05:30", 0.0),  # a little ahead: clocks differ slightly
+        (b"2024-08-20T11:05:00+05:30", None),  # far ahead: another clock
+        (b"2024-08-08T11:00:00+05:30", None),  # a replay's market time, days behind
     ],
 )
 def test_heartbeat_age(raw: bytes | None, age: float | None) -> None:

@@ -55,3 +55,15 @@ def test_format_duration(seconds: float, text: str) -> None:
 
 def test_format_count_reads_float_counters_as_whole_numbers() -> None:
     assert format_count(12345.0) == "12,345"
+
+
+@pytest.mark.parametrize(
+    ("width", "expected"),
+    [
+        (0, "reason\n----------------\nSTOP_LOSS hit 36"),
+        (8, "reason\n--------\nSTOP_LO…"),
+        (16, "reason\n----------------\nSTOP_LOSS hit 36"),
+    ],
+)
+def test_render_table_cuts_long_texts(width: int, expected: str) -> None:
+    assert render_table(("reason",), [("STOP_LOSS hit 36",)], width) == expected

@@ -34,7 +34,7 @@ PORTS = Ports(6390, 9010, 9201, 9202, 9203, 9204, 9210, 9211, 9205)
 PATHS = StackPaths("/r/var", "/r/var/log", "/r/var/spool")
 ACCOUNT = SimAccount(
     "sim_api_key", "sim_api_secret", "SIM001", "sim-password", "SIMSECRET", date(2024, 8, 20),
-    time(9, 15),
+    time(9, 15), 1_000_000.0,
 )  # fmt: skip
 
 
@@ -116,6 +116,8 @@ def test_simulator_run_points_every_service_at_the_simulator_in_paper_mode(
     assert producer.kite_ws_root == "ws://127.0.0.1:9211"
     assert producer.kite_api_root == "http://127.0.0.1:9210"
     assert gatekeeper.mode == "paper"
+    assert gatekeeper.capital == 1_000_000.0  # the simulated account's cash
+    assert gatekeeper.paper_source() == "simulator" and gatekeeper.market_clock()
     for settings, port in (
         (sentinel, 9201),
         (producer, 9202),
@@ -180,6 +182,7 @@ def test_kite_run_keeps_kite_and_the_mode_from_env_and_starts_no_simulator(
     assert (p.broker, p.mode, p.simulator_env) == ("kite", "logging", {})
     assert not any(name.startswith("KITE_") for name in p.service_env)
     assert "GATEKEEPER_MODE" not in p.service_env
+    assert "GATEKEEPER_CAPITAL" not in p.service_env
     assert "SENTINEL_API_ROOT" not in p.service_env
     assert p.service_env["GATEKEEPER_REDIS_URL"] == "redis://127.0.0.1:6390/0"
 

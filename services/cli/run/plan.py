@@ -74,11 +74,13 @@ class RunPlan:
 
 def choose_broker(setting: Broker, kite_api_key: str, simulator_api_key: str) -> tuple[Chosen, str]:
     """Simulator or real Kite, and why."""
+    # In auto mode the simulator's own (fake) key is not a Kite account; asked for explicitly,
+    # any key is used as configured (e.g. a simulator started elsewhere standing in for Kite).
     configured = bool(kite_api_key) and kite_api_key != simulator_api_key
     if setting == "simulator":
         return "simulator", "RUN_BROKER=simulator"
     if setting == "kite":
-        if not configured:
+        if not kite_api_key:
             raise PlanError(
                 "RUN_BROKER=kite needs Kite credentials in .env (KITE_API_KEY, KITE_API_SECRET, "
                 "KITE_USER_ID, KITE_PASSWORD, KITE_TOTP_SECRET); see .env.example"

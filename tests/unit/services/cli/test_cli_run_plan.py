@@ -56,6 +56,7 @@ def plan(broker: str = "simulator", **changes: object):  # type: ignore[no-untyp
         ("auto", "kite123", "kite"),
         ("simulator", "kite123", "simulator"),
         ("kite", "kite123", "kite"),
+        ("kite", "sim_api_key", "kite"),  # asked for: a simulator elsewhere stands in for Kite
     ],
 )
 def test_choose_broker(setting: str, kite_key: str, expected: str) -> None:

@@ -100,3 +100,17 @@ def test_run_against_kite_starts_no_simulator_logs_in_there_and_keeps_the_config
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 0, "\n".join(lines)
     assert not [pid for pid in tree if running(pid)]
+
+
+def test_live_mode_without_the_confirmation_is_refused_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KITE_API_KEY", "a-kite-key")
+    monkeypatch.setenv("GATEKEEPER_MODE", "live")
+    monkeypatch.delenv("GATEKEEPER_LIVE_CONFIRM", raising=False)
+    assert main(["run", "--var-dir", str(tmp_path / "var")]) == 2
+    assert 'live mode needs GATEKEEPER_LIVE_CONFIRM="I understand"' in capsys.readouterr().err
+    assert not (tmp_path / "var").exists()

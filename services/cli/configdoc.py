@@ -27,6 +27,15 @@ SETTINGS_CLASSES: tuple[tuple[str, str], ...] = (
         "Sentinel: daily login, token, pre-market checks",
         "services.sentinel.settings:SentinelSettings",
     ),
+    ("Producer: KiteTicker to Redis Streams", "services.producer.settings:ProducerSettings"),
+    (
+        "Consumer: candles, strategies, intents (and the backtester)",
+        "services.consumer.settings:ConsumerSettings",
+    ),
+    (
+        "Gatekeeper: risk, orders, positions, modes",
+        "services.gatekeeper.settings:GatekeeperSettings",
+    ),
     ("`tradealgo run` (`make run`): the local stack", "services.cli.settings:RunSettings"),
     ("`tradealgo` CLI: where it finds the running system", "services.cli.settings:CliSettings"),
     (
@@ -34,9 +43,8 @@ SETTINGS_CLASSES: tuple[tuple[str, str], ...] = (
         "services.cli.deploy_settings:DeploySettings",
     ),
 )
-# Still to add once every field has a description (the test below would fail otherwise):
-# services.producer.settings:ProducerSettings, services.consumer.settings:ConsumerSettings,
-# services.gatekeeper.settings:GatekeeperSettings, services.simulator.settings:SimulatorSettings.
+# Still to add once every field has a description (the test would fail otherwise):
+# services.simulator.settings:SimulatorSettings.
 
 
 @dataclass(frozen=True)

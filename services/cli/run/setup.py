@@ -96,9 +96,14 @@ class Layout:
     spool: Path
 
 
+# The repository this code runs from (an editable install, as `make run` makes): the services
+# run with it as their working directory and deploy/supervisord.conf is read from it.
+REPOSITORY = Path(__file__).resolve().parents[3]
+
+
 def layout(run: RunSettings, broker: str) -> Layout:
-    root = Path.cwd().resolve()
-    var = (root / run.var_dir).resolve()
+    root = REPOSITORY
+    var = Path(run.var_dir).resolve()  # relative to where `tradealgo run` was started
     return Layout(
         root=root,
         var=var,

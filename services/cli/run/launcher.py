@@ -34,8 +34,14 @@ __all__ = ["Launcher", "Layout", "hold_run_lock", "supervisor_env"]
 
 
 class Launcher:
-    def __init__(self, run: RunSettings, out: IO[str] = sys.stdout) -> None:
+    def __init__(
+        self,
+        run: RunSettings,
+        out: IO[str] = sys.stdout,
+        simulator_overrides: dict[str, object] | None = None,
+    ) -> None:
         self.run = run
+        self.simulator_overrides = simulator_overrides
         self.term = Terminal(out, run.progress_log_interval_s)
         self.stop_requested = False
         self.force = False
@@ -49,7 +55,7 @@ class Launcher:
         self.stop_requested = True
 
     def start(self) -> int:
-        plan, where = plan_run(self.run)
+        plan, where = plan_run(self.run, self.simulator_overrides)
         conf = (where.root / self.run.supervisord_conf).resolve()
         if not conf.is_file():
             raise CliError(f"supervisord configuration not found: {conf}", USAGE)

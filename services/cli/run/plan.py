@@ -172,6 +172,7 @@ def build_plan(
     start_time: time | None,
     speed: float,
     strategies: str = "",
+    simulator_overrides: Mapping[str, object] | None = None,
 ) -> RunPlan:
     """The environment of every process of the run.
 
@@ -251,6 +252,7 @@ def build_plan(
         sim_values["day"] = day
     if start_time is not None:
         sim_values["start_time"] = start_time
+    sim_values.update(simulator_overrides or {})  # e.g. the data files of a recorded day
     sim_env = settings_env(simulator_cls, sim_values)
     return RunPlan(
         "simulator",

@@ -114,8 +114,11 @@ def layout(run: RunSettings, broker: str) -> Layout:
     )
 
 
-def plan_run(run: RunSettings) -> tuple[RunPlan, Layout]:
-    """Choose the broker and build the plan from the settings (reads `.env`)."""
+def plan_run(
+    run: RunSettings, simulator_overrides: dict[str, object] | None = None
+) -> tuple[RunPlan, Layout]:
+    """Choose the broker and build the plan from the settings (reads `.env`);
+    `simulator_overrides` are SimulatorSettings fields (a replay's data files)."""
     classes = {name: load_class(path) for name, path in SERVICE_SETTINGS.items()}
     sim_cls = load_class(SIMULATOR_SETTINGS)
     sentinel_cls = classes["sentinel"]
@@ -149,6 +152,7 @@ def plan_run(run: RunSettings) -> tuple[RunPlan, Layout]:
             start_time=run.start_time,
             speed=run.speed,
             strategies=run.sim_strategies,
+            simulator_overrides=simulator_overrides,
         )
     except PlanError as exc:
         raise CliError(str(exc), USAGE) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -17,6 +17,7 @@ from services.cli.history import (
 )
 from services.cli.history_cmd import parse_since
 from services.cli.replay_cmd import day_problem
+from services.cli.replay_source import bars_csv
 from services.cli.status_cmd import heartbeat_age
 from services.cli.status_view import PositionLine
 from shared.clock import IST
@@ -165,3 +166,20 @@ def test_replay_day_problem(day: date, problem: str | None) -> None:
 )
 def test_heartbeat_age(raw: bytes | None, age: float | None) -> None:
     assert heartbeat_age(raw, NOW) == age
+
+
+@pytest.mark.parametrize(
+    ("rows", "csv"),
+    [
+        ([], "timestamp,open,high,low,close,volume\n"),
+        (
+            [(datetime(2024, 8, 8, 3, 45, tzinfo=UTC), 24000.5, 24001.0, 23999.95, 24000.0, 0)],
+            "timestamp,open,high,low,close,volume\n"
+            "2024-08-08T09:15:00+05:30,24000.5,24001.0,23999.95,24000.0,0\n",
+        ),
+    ],
+)
+def test_recorded_candles_become_the_simulators_csv_in_ist(
+    rows: list[tuple[object, ...]], csv: str
+) -> None:
+    assert bars_csv(rows) == csv

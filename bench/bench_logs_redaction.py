@@ -6,12 +6,10 @@ bench/results/logs_redaction.json.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import platform
 import time
-from pathlib import Path
+
+from results_file import write_results
 
 from shared.logs import JsonLinesFormatter, SecretRegistry, TextFormatter
 
@@ -43,7 +41,7 @@ def main() -> None:
         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"), record
     )
     print(f"stdlib logging.Formatter (no redaction): {baseline:6.1f} us/line")
-    figures = [{"name": "stdlib_formatter_line", "value": round(baseline, 2), "unit": "us/line"}]
+    figures = {"stdlib_formatter_line": (round(baseline, 2), "us/line")}
     for secrets_count in (0, 10):
         secrets = SecretRegistry()
         for i in range(secrets_count):
@@ -53,24 +51,17 @@ def main() -> None:
             ("text", TextFormatter("gatekeeper", secrets)),
         ):
             us = per_line_us(formatter, record)
-            figures.append({"name": f"{name}_line_{secrets_count}_secrets", "value": round(us, 2),
-                            "unit": "us/line"})  # fmt: skip
-            print(f"{name:4} format, {secrets_count:2} registered secrets: {us:6.1f} us/line")
-    result = {
-        "benchmark": "logs_redaction",
-        "figures": figures,
-        "conditions": {
+            figures[f"{name}_line_{secrets_count}_secrets"] = (round(us, 2), "us/line")
+    write_results(
+        "logs_redaction",
+        figures,
+        {
             "lines": LINES,
             "repeats": f"best of {REPEATS}",
             "record": "INFO, 4 %-args, 3 extra fields, no exception",
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
             "note": "formatting only (no stream write); machine shared with other jobs",
         },
-    }
-    out = Path(__file__).parent / "results" / "logs_redaction.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    )
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from results_file import write_results
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -614,14 +616,23 @@ def report_whole_path(seconds: float) -> dict[str, Any]:
     return {"name": "pipeline", "figures": figures, "conditions": conditions | _common_conditions()}
 
 
+def _unit(figure: str) -> str:
+    if figure.endswith("_ms"):
+        return "ms"
+    if figure.endswith("_per_s"):
+        return "per second"
+    return "count"
+
+
 def main() -> None:
     numbers = [a for a in sys.argv[1:] if not a.startswith("--")]
     seconds = float(numbers[0]) if numbers else (30.0 if DIRECT else 90.0)
     report = report_direct(seconds) if DIRECT else report_whole_path(seconds)
-    name = "pipeline_direct.json" if DIRECT else "pipeline.json"
-    out = ROOT / "bench" / "results" / name
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_results(
+        "pipeline_direct" if DIRECT else "pipeline",
+        {name: (value, _unit(name)) for name, value in report["figures"].items()},
+        report["conditions"],
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import resource
@@ -42,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from prometheus_client import CollectorRegistry  # noqa: E402
+from results_file import write_results  # noqa: E402  (bench/ is the script directory)
 
 from services.producer.adapters.metrics import ProducerMetrics  # noqa: E402
 from services.producer.adapters.publisher import TickPublisher  # noqa: E402
@@ -455,14 +455,9 @@ def main() -> int:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
-    report = {"name": "producer", "figures": figures, "conditions": conditions}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    for name, figure in figures.items():
-        print(f"{name:>32}: {figure['value']} {figure['unit']}")
+    write_results("producer", {n: (f["value"], f["unit"]) for n, f in figures.items()}, conditions)
     print(f"(Redis server {redis_cpu:.1f} s CPU, ClickHouse server {ch_cpu:.1f} s CPU, "
           f"load average before {load_before:.1f})")  # fmt: skip
-    print(f"written {RESULTS.relative_to(ROOT)}")
     return 0
 
 

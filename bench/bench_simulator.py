@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlparse
 import aiohttp
 import pyotp
 import requests
+from results_file import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "simulator.json"
@@ -193,11 +194,9 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_1m_before": round(load_before, 2),
         },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    for name, figure in figures.items():
-        print(f"{name:>24}: {figure['value']} {figure['unit']}")
-    print(f"conditions: {json.dumps(report['conditions'])}")
+    write_results(
+        "simulator", {n: (f["value"], f["unit"]) for n, f in figures.items()}, report["conditions"]
+    )
     return 0
 
 

@@ -36,6 +36,10 @@ SETTINGS_CLASSES: tuple[tuple[str, str], ...] = (
         "Gatekeeper: risk, orders, positions, modes",
         "services.gatekeeper.settings:GatekeeperSettings",
     ),
+    (
+        "Kite simulator (`tradealgo sim`; CLI flags override)",
+        "services.simulator.settings:SimulatorSettings",
+    ),
     ("`tradealgo run` (`make run`): the local stack", "services.cli.settings:RunSettings"),
     ("`tradealgo` CLI: where it finds the running system", "services.cli.settings:CliSettings"),
     (
@@ -43,8 +47,6 @@ SETTINGS_CLASSES: tuple[tuple[str, str], ...] = (
         "services.cli.deploy_settings:DeploySettings",
     ),
 )
-# Still to add once every field has a description (the test would fail otherwise):
-# services.simulator.settings:SimulatorSettings.
 
 
 @dataclass(frozen=True)

@@ -239,6 +239,12 @@ def build_plan(
     if simulator.opening_cash:
         # The risk limits refer to the capital: in a simulator run it is the simulated account's.
         gatekeeper["capital"] = simulator.opening_cash
+    if speed and speed > 1:
+        # A replay runs `speed` market seconds per wall second, so the wall-clock transport
+        # between services (ticks, intents) shows up `speed` times larger on the market clock:
+        # scale the tolerated clock skew with it, or a fresh signal reads as "from the future".
+        default_skew = classes["gatekeeper"].model_fields["max_clock_skew_s"].default
+        gatekeeper["max_clock_skew_s"] = round(float(default_skew) * speed, 3)
     env |= settings_env(classes["gatekeeper"], gatekeeper)
     sim_values: dict[str, object] = {
         "host": "127.0.0.1",

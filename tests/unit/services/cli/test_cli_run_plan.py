@@ -130,6 +130,14 @@ def test_simulator_run_points_every_service_at_the_simulator_in_paper_mode(
         assert settings.spool_dir == "/r/var/spool"
 
 
+@pytest.mark.parametrize(("speed", "skew"), [(120.0, "240.0"), (60.0, "120.0"), (1.0, None)])
+def test_simulator_run_scales_the_tolerated_clock_skew_with_the_replay_speed(
+    speed: float, skew: str | None
+) -> None:
+    # 2 wall seconds of transport are `speed` x 2 market seconds on a replay clock.
+    assert plan(speed=speed).service_env.get("GATEKEEPER_MAX_CLOCK_SKEW_S") == skew
+
+
 def test_simulator_run_replaces_the_consumers_strategies_when_asked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

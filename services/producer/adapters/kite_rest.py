@@ -1,7 +1,9 @@
 """The Producer's few Kite REST calls (an IO adapter): quotes of the option underlyings.
 
 The official client is synchronous: the call runs in a worker thread. A TokenException (403)
-becomes TokenRejected so the service can report it to the Sentinel like a ticker 403.
+becomes TokenRejected so the service can report it to the Sentinel like a ticker 403. A rate-limit
+reply (HTTP 429, which the client raises as NetworkException: /quote allows 1 request/s) or a
+network error is retried with backoff instead of stopping the service.
 """
 
 from __future__ import annotations
@@ -11,8 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import requests
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kite_errors
+from tenacity import (
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from shared.logs import register_secret
 
@@ -28,10 +37,11 @@ class SpotQuote:
 
 
 class KiteQuotes:
-    def __init__(self, api_key: str, api_root: str, timeout_s: float) -> None:
+    def __init__(self, api_key: str, api_root: str, timeout_s: float, *, attempts: int = 5) -> None:
         self.api_key = api_key
         self.api_root = api_root
         self.timeout_s = timeout_s
+        self.attempts = attempts
 
     async def spots(self, access_token: str, symbols: Sequence[str]) -> dict[str, SpotQuote]:
         """{"NSE:NIFTY 50": SpotQuote(24572.65, 2024-08-20), ...}; unknown symbols are absent.
@@ -42,6 +52,14 @@ class KiteQuotes:
             return {}
         register_secret(access_token)
 
+        @retry(
+            retry=retry_if_exception_type(
+                (kite_errors.NetworkException, requests.ConnectionError, requests.Timeout)
+            ),
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential_jitter(initial=1.0, max=8.0),
+            reraise=True,
+        )
         def call() -> dict[str, SpotQuote]:
             kite = KiteConnect(
                 self.api_key, access_token=access_token, root=self.api_root, timeout=self.timeout_s

@@ -3,8 +3,8 @@
 Contract: candles closed by timeframe and what closed them (tick, timer), revisions and gaps by
 timeframe, bucket end -> close delay, signals by strategy and action, intents published by
 strategy, time per strategy decision, partitions owned. Beyond it: ticks ignored by reason,
-intents withheld (halted) or refused as duplicates, warm-ups and historical API calls. It also
-implements the bus's `BusMetrics` and the store's `StoreMetrics` seams.
+intents withheld (halted) or refused as duplicates, warm-ups and historical API calls. The bus's
+`BusMetrics` and the store's `StoreMetrics` seams come from BaseMetrics.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared.metrics import PREFIX, BaseMetrics
+from shared.metrics import PREFIX, BaseMetrics, stream_length_gauge, stream_pending_gauge
 
 # A bucket closes ~0-2 s after its end (the next tick, or the timer after the grace period).
 DELAY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0, 10.0, 30.0, 60.0)
@@ -83,25 +83,9 @@ class ConsumerMetrics(BaseMetrics):
             ["outcome"],
             registry=registry,
         )
-        self.stream_length = Gauge(
-            f"{PREFIX}stream_length", "Entries in a stream", ["stream"], registry=registry
-        )
-        self.stream_pending = Gauge(
-            f"{PREFIX}stream_pending", "Entries delivered to a group and not acked yet",
-            ["stream", "group"], registry=registry,
-        )  # fmt: skip
-        self.redis_retries = Counter(
-            f"{PREFIX}redis_retries", "Redis calls retried", ["service", "operation"],
-            registry=registry,
-        )  # fmt: skip
-        self.rows_spooled_total = Counter(
-            f"{PREFIX}clickhouse_rows_spooled",
-            "Rows written to the on-disk spool (spooled) or set aside (quarantined)",
-            ["table", "outcome"],
-            registry=registry,
-        )
+        self.stream_length = stream_length_gauge(registry)
+        self.stream_pending = stream_pending_gauge(registry)
         self.partitions_owned.set(0)
-        self._spool_rows: dict[str, int] = {}
 
     def prime(
         self,
@@ -134,33 +118,3 @@ class ConsumerMetrics(BaseMetrics):
             self.strategy_seconds.labels(strategy)
         for reason in ("halted", "duplicate", "backfill"):
             self.intents_not_published.labels(reason)
-
-    # BusMetrics (shared.bus) on top of BaseMetrics.
-    def handled(self, stream: str) -> None:
-        self.consumed(stream)
-
-    def handler_failed(self, stream: str) -> None:
-        pass  # the bus logs it; tick partitions are read by the Consumer's own loop
-
-    def reclaimed(self, stream: str, count: int) -> None:
-        pass  # visible as stream_pending; take-overs are logged
-
-    def trimmed(self, stream: str, count: int) -> None:
-        pass
-
-    def io_retried(self, operation: str) -> None:
-        self.redis_retries.labels(self.service, operation).inc()
-
-    # StoreMetrics (shared.store).
-    def insert_failed(self, table: str, kind: str = "temporary") -> None:
-        self.clickhouse_insert_errors.labels(self.service, table).inc()
-
-    def rows_spooled(self, table: str, count: int) -> None:
-        self.rows_spooled_total.labels(table, "spooled").inc(count)
-
-    def rows_quarantined(self, table: str, count: int) -> None:
-        self.rows_spooled_total.labels(table, "quarantined").inc(count)
-
-    def spool_backlog(self, table: str, files: int, rows: int) -> None:
-        self._spool_rows[table] = rows
-        self.set_spool_rows(sum(self._spool_rows.values()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared.metrics import PREFIX, BaseMetrics
+from shared.metrics import PREFIX, BaseMetrics, stream_length_gauge, stream_pending_gauge
 
 # Sub-millisecond to seconds: the pipeline's hops are ~0.1-3 ms, a broker round trip 10-500 ms.
 LATENCY_BUCKETS = (
@@ -75,6 +75,9 @@ def denial_rule(reason: str) -> str:
 
 
 class GatekeeperMetrics(BaseMetrics):
+    SPOOLED_NAME = "gatekeeper_spool_rows"
+    SPOOLED_HELP = "ClickHouse rows written to the on-disk spool or quarantined there, by table"
+
     def __init__(self, registry: CollectorRegistry, service: str = "gatekeeper") -> None:
         super().__init__(registry, service)
         self.orders = Counter(
@@ -138,28 +141,12 @@ class GatekeeperMetrics(BaseMetrics):
             f"{PREFIX}broker_errors", "Failed broker calls by call and error kind",
             ["call", "kind"], registry=registry,
         )  # fmt: skip
-        self.stream_length = Gauge(
-            f"{PREFIX}stream_length", "Entries in a stream", ["stream"], registry=registry
-        )
-        self.stream_pending = Gauge(
-            f"{PREFIX}stream_pending", "Entries delivered to a group and not acked yet",
-            ["stream", "group"], registry=registry,
-        )  # fmt: skip
-        self.redis_retries = Counter(
-            f"{PREFIX}redis_retries", "Redis calls retried", ["service", "operation"],
-            registry=registry,
-        )  # fmt: skip
+        self.stream_length = stream_length_gauge(registry)
+        self.stream_pending = stream_pending_gauge(registry)
         self.handler_failures = Counter(
             f"{PREFIX}handler_failures", "Handler errors left pending for a retry", ["stream"],
             registry=registry,
         )  # fmt: skip
-        self.spooled = Counter(
-            f"{PREFIX}gatekeeper_spool_rows",
-            "ClickHouse rows written to the on-disk spool or quarantined there, by table",
-            ["table", "outcome"],
-            registry=registry,
-        )
-        self._spool_backlog: dict[str, int] = {}
         for kind in PNL_KINDS:
             self.pnl.labels(kind).set(0)
         self.kill_switch.set(0)
@@ -202,32 +189,6 @@ class GatekeeperMetrics(BaseMetrics):
         self.pnl.labels("unrealised").set(unrealised)
         self.pnl.labels("mtm").set(realised + unrealised)
 
-    # StoreMetrics (shared.store) on top of BaseMetrics.
-    def insert_failed(self, table: str, kind: str = "temporary") -> None:
-        self.clickhouse_insert_errors.labels(self.service, table).inc()
-
-    def rows_spooled(self, table: str, count: int) -> None:
-        self.spooled.labels(table, "spooled").inc(count)
-
-    def rows_quarantined(self, table: str, count: int) -> None:
-        self.spooled.labels(table, "quarantined").inc(count)
-
-    def spool_backlog(self, table: str, files: int, rows: int) -> None:
-        self._spool_backlog[table] = rows
-        self.set_spool_rows(sum(self._spool_backlog.values()))
-
-    # BusMetrics (shared.bus) on top of BaseMetrics.
-    def handled(self, stream: str) -> None:
-        self.consumed(stream)
-
+    # BusMetrics (shared.bus): the Gatekeeper counts handler failures; the rest is BaseMetrics.
     def handler_failed(self, stream: str) -> None:
         self.handler_failures.labels(stream).inc()
-
-    def reclaimed(self, stream: str, count: int) -> None:
-        pass  # visible as stream_pending; the bus logs every reclaim
-
-    def trimmed(self, stream: str, count: int) -> None:
-        pass  # the bus logs trimmed entries with their ids
-
-    def io_retried(self, operation: str) -> None:
-        self.redis_retries.labels(self.service, operation).inc()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared.metrics import PREFIX, BaseMetrics
+from shared.metrics import PREFIX, BaseMetrics, stream_length_gauge
 
 RECONNECT_REASONS = ("stall", "token", "dropped", "resubscribe")
 DROP_REASONS = ("buffer_overflow", "redis_unavailable")
@@ -72,19 +72,7 @@ class ProducerMetrics(BaseMetrics):
         self.buffer_frames = Gauge(
             f"{PREFIX}ticker_buffer_frames", "Frames waiting for the publisher", registry=registry
         )
-        self.stream_length = Gauge(
-            f"{PREFIX}stream_length", "Entries in a stream", ["stream"], registry=registry
-        )
-        self.redis_retries = Counter(
-            f"{PREFIX}redis_retries", "Redis calls retried", ["service", "operation"],
-            registry=registry,
-        )  # fmt: skip
-        self.rows_spooled_total = Counter(
-            f"{PREFIX}clickhouse_rows_spooled",
-            "Rows written to the on-disk spool (spooled) or set aside (quarantined)",
-            ["table", "outcome"],
-            registry=registry,
-        )
+        self.stream_length = stream_length_gauge(registry)
 
     def connection_seen(self, connection: str) -> None:
         """Create every per-connection series at 0, so a scrape shows them before any event."""
@@ -94,32 +82,3 @@ class ProducerMetrics(BaseMetrics):
         self.seconds_since_last_tick.labels(connection)
         for reason in RECONNECT_REASONS:
             self.reconnects.labels(connection, reason)
-
-    # BusMetrics (shared.bus) on top of BaseMetrics.
-    def handled(self, stream: str) -> None:
-        self.consumed(stream)
-
-    def handler_failed(self, stream: str) -> None:
-        pass  # the Producer only broadcast-reads; a failing handler stops it (bus policy)
-
-    def reclaimed(self, stream: str, count: int) -> None:
-        pass  # no consumer groups here
-
-    def trimmed(self, stream: str, count: int) -> None:
-        pass  # no consumer groups here
-
-    def io_retried(self, operation: str) -> None:
-        self.redis_retries.labels(self.service, operation).inc()
-
-    # StoreMetrics (shared.store) on top of BaseMetrics.
-    def insert_failed(self, table: str, kind: str = "temporary") -> None:
-        self.clickhouse_insert_errors.labels(self.service, table).inc()
-
-    def rows_spooled(self, table: str, count: int) -> None:
-        self.rows_spooled_total.labels(table, "spooled").inc(count)
-
-    def rows_quarantined(self, table: str, count: int) -> None:
-        self.rows_spooled_total.labels(table, "quarantined").inc(count)
-
-    def spool_backlog(self, table: str, files: int, rows: int) -> None:
-        self.set_spool_rows(rows)  # one table (ticks)

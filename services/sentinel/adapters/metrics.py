@@ -37,49 +37,8 @@ class SentinelMetrics(BaseMetrics):
         self.instruments_loaded = Gauge(
             f"{PREFIX}instruments_loaded", "Instruments in the last dump", registry=registry
         )
-        self.redis_retries = Counter(
-            f"{PREFIX}redis_retries", "Redis calls retried", ["service", "operation"],
-            registry=registry,
-        )  # fmt: skip
-        self.rows_spooled_total = Counter(
-            f"{PREFIX}clickhouse_rows_spooled",
-            "Rows written to the on-disk spool (spooled) or set aside (quarantined)",
-            ["table", "outcome"],
-            registry=registry,
-        )
-        self._spool_backlog: dict[str, int] = {}
         for name in CHECK_NAMES:
             self.premarket_check.labels(name).set(0)
         for outcome in get_args(LoginOutcome):  # every outcome scraped from the start (rate())
             self.logins.labels(outcome)
         self.token_valid.set(0)
-
-    # BusMetrics (shared.bus) on top of BaseMetrics.
-    def handled(self, stream: str) -> None:
-        self.consumed(stream)
-
-    def handler_failed(self, stream: str) -> None:
-        pass  # broadcast reads only
-
-    def reclaimed(self, stream: str, count: int) -> None:
-        pass
-
-    def trimmed(self, stream: str, count: int) -> None:
-        pass
-
-    def io_retried(self, operation: str) -> None:
-        self.redis_retries.labels(self.service, operation).inc()
-
-    # StoreMetrics (shared.store) on top of BaseMetrics.
-    def insert_failed(self, table: str, kind: str = "temporary") -> None:
-        self.clickhouse_insert_errors.labels(self.service, table).inc()
-
-    def rows_spooled(self, table: str, count: int) -> None:
-        self.rows_spooled_total.labels(table, "spooled").inc(count)
-
-    def rows_quarantined(self, table: str, count: int) -> None:
-        self.rows_spooled_total.labels(table, "quarantined").inc(count)
-
-    def spool_backlog(self, table: str, files: int, rows: int) -> None:
-        self._spool_backlog[table] = rows
-        self.set_spool_rows(sum(self._spool_backlog.values()))

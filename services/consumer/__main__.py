@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 from typing import Any
 
@@ -24,8 +23,7 @@ from shared.bus import StreamBus, redis_client
 from shared.calendar import NseCalendar, load_calendar
 from shared.clock import Clock, SystemClock
 from shared.health import serve_health
-from shared.logs import configure_logging, register_settings_secrets
-from shared.settings import SettingsError, load_settings
+from shared.runtime import load_service_settings, stop_on_signals
 from shared.store import (
     BatchPolicy,
     ClickHouseInserter,
@@ -90,10 +88,7 @@ async def serve(settings: ConsumerSettings) -> int:
     health = await serve_health(
         metrics.registry, settings.metrics_host, settings.metrics_port, consumer.readiness
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     try:
         await consumer.run(stop)
     finally:
@@ -105,13 +100,9 @@ async def serve(settings: ConsumerSettings) -> int:
 
 
 def main() -> int:
-    try:
-        settings = load_settings(ConsumerSettings)
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
+    settings = load_service_settings(ConsumerSettings, SERVICE)
+    if settings is None:
         return 2
-    register_settings_secrets(settings)
-    configure_logging(settings.log_level, settings.log_json, SERVICE)
     logger.info(
         "Consumer starting: %s tick partitions, timeframes %s, history %s",
         settings.tick_partitions,

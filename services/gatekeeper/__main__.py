@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -27,10 +26,10 @@ from shared.bus import RetryPolicy, StreamBus, redis_client
 from shared.calendar import load_calendar
 from shared.clock import Clock, SystemClock
 from shared.health import serve_health
-from shared.logs import configure_logging, register_settings_secrets
 from shared.messages import Message
+from shared.runtime import load_service_settings, stop_on_signals
 from shared.session import token_rejected_event
-from shared.settings import SettingsError, load_settings
+from shared.settings import SettingsError
 
 logger = logging.getLogger("services.gatekeeper")
 
@@ -135,10 +134,7 @@ async def serve(settings: GatekeeperSettings) -> int:
     health = await serve_health(
         registry, settings.metrics_host, settings.metrics_port, service.readiness
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     try:
         await service.run(stop)
     finally:
@@ -149,13 +145,9 @@ async def serve(settings: GatekeeperSettings) -> int:
 
 
 def main() -> int:
-    try:
-        settings = load_settings(GatekeeperSettings)
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
+    settings = load_service_settings(GatekeeperSettings, SERVICE)
+    if settings is None:
         return 2
-    register_settings_secrets(settings)
-    configure_logging(settings.log_level, settings.log_json, SERVICE)
     logger.info(
         "Gatekeeper starting in %s mode%s%s",
         settings.mode,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 from typing import Any
 
@@ -25,8 +24,7 @@ from shared.bus import StreamBus, redis_client
 from shared.calendar import NseCalendar, load_calendar
 from shared.clock import Clock, SystemClock
 from shared.health import serve_health
-from shared.logs import configure_logging, register_settings_secrets
-from shared.settings import SettingsError, load_settings
+from shared.runtime import load_service_settings, stop_on_signals
 
 logger = logging.getLogger("services.producer")
 
@@ -79,10 +77,7 @@ async def serve(settings: ProducerSettings) -> int:
     health = await serve_health(
         metrics.registry, settings.metrics_host, settings.metrics_port, producer.readiness
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     try:
         if ticks is not None:
             await ticks.start()
@@ -98,13 +93,9 @@ async def serve(settings: ProducerSettings) -> int:
 
 
 def main() -> int:
-    try:
-        settings = load_settings(ProducerSettings)
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
+    settings = load_service_settings(ProducerSettings, SERVICE)
+    if settings is None:
         return 2
-    register_settings_secrets(settings)
-    configure_logging(settings.log_level, settings.log_json, SERVICE)
     logger.info(
         "Producer starting: %s mode, up to %d connection(s), %d partition(s), ticker %s",
         settings.tick_mode,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,8 +28,8 @@ from shared.bus import StreamBus, redis_client
 from shared.calendar import NseCalendar, load_calendar
 from shared.clock import Clock, SystemClock
 from shared.health import serve_health
-from shared.logs import configure_logging, register_secret, register_settings_secrets
-from shared.settings import SettingsError, load_settings
+from shared.logs import register_secret
+from shared.runtime import load_service_settings, stop_on_signals
 
 logger = logging.getLogger("services.sentinel")
 
@@ -120,10 +119,7 @@ async def serve(settings: SentinelSettings) -> int:
             sentinel.login_with_request_token,
         )
         await redirect.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     try:
         await store.start()
         await sentinel.run(stop)
@@ -139,15 +135,11 @@ async def serve(settings: SentinelSettings) -> int:
 
 
 def main() -> int:
-    try:
-        settings = load_settings(SentinelSettings)
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
+    settings = load_service_settings(SentinelSettings, SERVICE)
+    if settings is None:
         return 2
-    register_settings_secrets(settings)
     for secret in settings.secrets():
         register_secret(secret)
-    configure_logging(settings.log_level, settings.log_json, SERVICE)
     logger.info(
         "Sentinel starting: %s login at %s IST, Kite %s",
         settings.login_method,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 
 from services.simulator.cli import overrides
@@ -16,7 +15,7 @@ from services.simulator.market_data import DataError
 from services.simulator.service import SimulatorServer
 from services.simulator.settings import SimulatorSettings
 from shared.calendar import CalendarError
-from shared.settings import SettingsError, load_settings
+from shared.runtime import load_or_report, stop_on_signals
 
 logger = logging.getLogger("services.simulator")
 
@@ -26,10 +25,7 @@ async def serve(settings: SimulatorSettings) -> int:
     await server.start()
     print(f"REST root: {server.rest_root}", flush=True)
     print(f"WebSocket root: {server.ws_root}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     await stop.wait()
     logger.info("stop requested")
     await server.stop()
@@ -38,10 +34,8 @@ async def serve(settings: SimulatorSettings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse flags over SIM_* settings, then serve; 2 on a bad setting or missing data."""
-    try:
-        settings = load_settings(SimulatorSettings, **overrides(argv))
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
+    settings = load_or_report(SimulatorSettings, **overrides(argv))
+    if settings is None:
         return 2
     logging.basicConfig(
         level=settings.log_level,

@@ -35,6 +35,7 @@ IO_ALLOWED = {
     "shared/health.py",
     "shared/alerts.py",
     "shared/logs.py",
+    "shared/runtime.py",  # the composition roots' settings, logging and stop signals
     "shared/clock.py",  # SystemClock is the one place that reads the wall clock
     "services/cli",
     "services/simulator/server",

@@ -119,7 +119,7 @@ def load_settings[S: ServiceSettings](cls: type[S], **overrides: Any) -> S:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
+            field, variable = _field_and_variable(cls, str(err["loc"][0]) if err["loc"] else "?")
             value = err.get("input")
             info = cls.model_fields.get(field)
             hidden = info is not None and info.annotation is SecretStr  # never echo a secret
@@ -128,5 +128,20 @@ def load_settings[S: ServiceSettings](cls: type[S], **overrides: Any) -> S:
                 if hidden or field in cls.SHARED_FIELDS or "secret" in field
                 else f" (got {value!r})"
             )
-            problems.append(f"{cls.env_name(field)}: {err['msg']}{shown}")
+            problems.append(f"{variable}: {err['msg']}{shown}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _field_and_variable(cls: type[ServiceSettings], loc: str) -> tuple[str, str]:
+    """The field an error is about and the variable to name: an error on a field read through
+    an alias (`CONSUMER_LOG_LEVEL`, `LOG_LEVEL`) is located by that alias, which is the name."""
+    if loc in cls.model_fields:
+        return loc, cls.env_name(loc)
+    for name, info in cls.model_fields.items():
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        if loc in [str(choice) for choice in choices if choice is not None]:
+            if name in cls.SHARED_FIELDS and cls.model_config.get("env_prefix"):
+                return name, f"{cls.env_name(name)} (or {name.upper()})"
+            return name, loc.upper()
+    return loc, loc.upper()

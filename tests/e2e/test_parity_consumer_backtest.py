@@ -69,8 +69,10 @@ async def replay_day(rc: RunningConsumer, redis_url: str, day: date) -> int:
     try:
         settings = producer_settings(sim, redis_url, instruments=("NSE:NIFTY 50",),
                                      option_underlyings={}, tick_partitions=4)  # fmt: skip
+        # As in production, the day's token is distributed before the Producer starts (a stale
+        # token from the previous day's simulator would be refused with a 403 first).
+        await seed_session(rc.redis, sim, exchanges=("NSE",))
         async with running_producer(settings) as rp:
-            await seed_session(rp.redis, sim, exchanges=("NSE",))
             if day == DAYS[0]:  # the warm-up (at the first tick) reads this day's simulator
                 rc.consumer.d.history.kite.root = sim.rest_root  # type: ignore[union-attr]
             await eventually(lambda: rp.producer.readiness()[0], 20, message="producer streaming")

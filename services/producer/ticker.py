@@ -19,50 +19,17 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kiteconnect import KiteTicker
-from twisted.internet import reactor
 
 from services.producer.frame_buffer import Frame, FrameBuffer
+from shared.twisted_reactor import ensure_reactor_running, on_reactor
 
 logger = logging.getLogger(__name__)
-
-_reactor: Any = reactor  # Twisted has no type hints for the global reactor
-_reactor_lock = threading.Lock()
-_reactor_thread: threading.Thread | None = None
-
-REACTOR_START_TIMEOUT_S = 10.0
-
-
-def ensure_reactor_running() -> None:
-    """Start the Twisted reactor in a daemon thread unless it already runs (idempotent)."""
-    global _reactor_thread
-    with _reactor_lock:
-        if _reactor.running:
-            return
-        if _reactor_thread is None:
-            _reactor_thread = threading.Thread(
-                target=_reactor.run,
-                kwargs={"installSignalHandlers": False},
-                name="twisted-reactor",
-                daemon=True,
-            )
-            _reactor_thread.start()
-        deadline = time.monotonic() + REACTOR_START_TIMEOUT_S
-        while not _reactor.running:
-            if time.monotonic() > deadline or not _reactor_thread.is_alive():
-                raise RuntimeError("the Twisted reactor did not start (was it stopped before?)")
-            time.sleep(0.005)
-
-
-def on_reactor(call: Callable[..., Any], *args: Any) -> None:
-    """Run `call(*args)` on the reactor thread (the only thread that may touch Twisted)."""
-    _reactor.callFromThread(call, *args)
 
 
 @dataclass(frozen=True, slots=True)

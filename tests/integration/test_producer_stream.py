@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from services.producer.ticker import ensure_reactor_running
 from shared import constants as c
 from shared.bus import decode_entry
 from shared.messages import Tick
+from shared.twisted_reactor import ensure_reactor_running
 from tests.integration.feed_harness import producer_settings, running_producer, seed_session
 from tests.sim_fixtures import KiteSim, TickerHarness
 from tests.support import eventually

@@ -13,41 +13,14 @@ while the socket was down is picked up there.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from kiteconnect import KiteTicker
-from twisted.internet import reactor
+
+from shared.twisted_reactor import ensure_reactor_running, on_reactor
 
 logger = logging.getLogger(__name__)
-
-_reactor: Any = reactor  # Twisted has no type hints for the global reactor
-_lock = threading.Lock()
-_thread: threading.Thread | None = None
-REACTOR_START_TIMEOUT_S = 10.0
-
-
-def ensure_reactor_running() -> None:
-    """Start the Twisted reactor in a daemon thread unless it already runs (idempotent)."""
-    global _thread
-    with _lock:
-        if _reactor.running:
-            return
-        if _thread is None:
-            _thread = threading.Thread(
-                target=_reactor.run,
-                kwargs={"installSignalHandlers": False},
-                name="twisted-reactor",
-                daemon=True,
-            )
-            _thread.start()
-        deadline = time.monotonic() + REACTOR_START_TIMEOUT_S
-        while not _reactor.running:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Twisted reactor did not start")
-            time.sleep(0.005)
 
 
 class OrderUpdateFeed:
@@ -74,11 +47,11 @@ class OrderUpdateFeed:
 
     def start(self) -> None:
         ensure_reactor_running()
-        _reactor.callFromThread(self._start)
+        on_reactor(self._start)
 
     def close(self) -> None:
         self.closed = True
-        _reactor.callFromThread(self._close)
+        on_reactor(self._close)
 
     # -- reactor thread -------------------------------------------------------------------------
 

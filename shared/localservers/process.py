@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 _PR_SET_PDEATHSIG = 1
 
@@ -102,3 +103,68 @@ def tail(path: Path, lines: int = 3, prefer: tuple[str, ...] = ("Exception", "rr
         return "(no log)"
     errors = [line for line in text if any(word in line for word in prefer)]
     return " | ".join((errors or text)[-lines:]) or "(empty log)"
+
+
+class LocalServer:
+    """A server process on a loopback port, logging to `data_dir/<log_name>`, that dies with us.
+
+    Subclasses say what to run (`command`), where (`cwd`), and how long a start may take."""
+
+    label = "server"
+    log_name = "server.log"
+    start_timeout = 15.0
+    stop_timeout = 10.0
+
+    def __init__(self, data_dir: Path, port: int = 0) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def cwd(self) -> Path | None:
+        return None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / self.log_name
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self, timeout: float | None = None) -> Self:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+                cwd=self.cwd(),
+            )
+        try:
+            wait_until_listening(
+                self._proc, self.port, timeout or self.start_timeout, lambda: tail(self.log_path)
+            )
+        except ServerError as exc:
+            self._proc = None
+            raise ServerError(f"{self.label} on port {self.port}: {exc}") from None
+        return self
+
+    def stop(self, timeout: float | None = None) -> int:
+        """Graceful stop (SIGTERM); returns the exit code (0 when clean)."""
+        if self._proc is None:
+            return 0
+        code = stop_process(self._proc, timeout or self.stop_timeout)
+        self._proc = None
+        return code
+
+    def kill(self) -> None:
+        """kill -9, for crash tests."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None

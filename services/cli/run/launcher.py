@@ -7,6 +7,7 @@ the stack in order and waits for it. A second Ctrl-C while stopping kills the st
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -21,6 +22,7 @@ from typing import IO, Any
 
 from services.cli.errors import PROBLEM, USAGE, CliError
 from services.cli.run.plan import RunPlan, strategies_summary
+from services.cli.run.processes import kill_tree
 from services.cli.run.progress import Progress, status_line
 from services.cli.run.setup import Layout, endpoints_text, plan_run, supervisor_env
 from services.cli.run.stack import StackSpec
@@ -44,14 +46,20 @@ class Launcher:
         self.simulator_overrides = simulator_overrides
         self.term = Terminal(out, run.progress_log_interval_s)
         self.stop_requested = False
+        self.stop_requested_at = 0.0
         self.force = False
         self.stack: subprocess.Popen[bytes] | None = None
         self.watcher: StackWatcher | None = None
         self.progress = Progress()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self.stop_requested:
+        # A signal sent to the whole process group (make, timeout, a terminal) can reach us more
+        # than once at the same moment: only a repeat a second later means "force".
+        now = time.monotonic()
+        if self.stop_requested and now - self.stop_requested_at >= 1.0:
             self.force = True
+        if not self.stop_requested:
+            self.stop_requested_at = now
         self.stop_requested = True
 
     def start(self) -> int:
@@ -178,7 +186,9 @@ class Launcher:
                 overdue = time.monotonic() - stop_sent_at > 4 * self.run.stop_timeout_s + 30
                 if self.force or overdue:
                     self.term.say("forcing: killing the stack")
-                    os.killpg(self.stack.pid, signal.SIGKILL)
+                    kill_tree(self.stack.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(self.stack.pid, signal.SIGKILL)
                     self.stack.wait()
                     break
                 continue

@@ -38,6 +38,26 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (children, their children, ...), parents first."""
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        below = [child for parent in frontier for child in children(parent)]
+        found += below
+        frontier = below
+    return found
+
+
+def kill_tree(pid: int) -> list[int]:
+    """SIGKILL `pid` and everything below it. The services under supervisord run in process
+    groups of their own, so killing the stack's group alone would orphan them."""
+    tree = [pid, *descendants(pid)]
+    for member in tree:
+        _signal(member, signal.SIGKILL)
+    return tree
+
+
 def stop_orphans(timeout: float, keep: set[int]) -> list[int]:
     """SIGTERM, then SIGKILL, every child of this subreaper except `keep` (the servers it stops
     itself, in order): processes re-parented here because their parent died. Reaps them."""

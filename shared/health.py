@@ -45,17 +45,9 @@ class HealthServer:
         """Bind and serve; returns the bound port."""
         if self._runner is not None:
             raise RuntimeError("health server already started")
-        sock = socket.create_server((self.host, self.requested_port))
-        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        try:
-            await web.SockSite(runner, sock).start()
-        except BaseException:
-            await runner.cleanup()
-            sock.close()
-            raise
-        self._runner = runner
-        self.port = int(sock.getsockname()[1])
+        self._runner, self.port = await serve_app(
+            self.app(), self.host, self.requested_port, shutdown_timeout=2.0
+        )
         logger.info("metrics and readiness on http://%s:%s", self.host, self.port)
         return self.port
 
@@ -92,3 +84,20 @@ async def serve_health(
     server = HealthServer(registry, host, port, ready)
     await server.start()
     return server
+
+
+async def serve_app(
+    app: web.Application, host: str, port: int, *, shutdown_timeout: float = 60.0
+) -> tuple[web.AppRunner, int]:
+    """Serve an aiohttp app on (host, port; 0 = a free port); returns the runner (for cleanup)
+    and the bound port. A port in use raises OSError before anything is left running."""
+    sock = socket.create_server((host, port))
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+    except BaseException:
+        await runner.cleanup()
+        sock.close()
+        raise
+    return runner, int(sock.getsockname()[1])

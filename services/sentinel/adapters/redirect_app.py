@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import html
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from services.sentinel.adapters.login_flow import LoginResult
+from shared.health import serve_app
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +50,7 @@ class RedirectServer:
         return app
 
     async def start(self) -> int:
-        sock = socket.create_server((self.host, self.requested_port))
-        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            await web.SockSite(runner, sock).start()
-        except BaseException:
-            await runner.cleanup()
-            sock.close()
-            raise
-        self._runner = runner
-        self.port = int(sock.getsockname()[1])
+        self._runner, self.port = await serve_app(self.app(), self.host, self.requested_port)
         logger.info("manual login: open http://%s:%s/kite/login", self.host, self.port)
         return self.port
 

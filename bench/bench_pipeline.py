@@ -477,6 +477,8 @@ async def run_whole_path(seconds: float) -> dict[str, Any]:
         samples_ms: list[float] = []
         inside_ms: list[float] = []
         upstream_ms: list[float] = []
+        stages = await _stage_marks(redis)
+        stage_ms: dict[str, list[float]] = {"producer": [], "consumer": [], "transit": []}
         for value in records.values():
             entry = decode_entry(value)
             handed = timer.handed.get(entry.order.plan.tag)
@@ -485,6 +487,20 @@ async def run_whole_path(seconds: float) -> dict[str, Any]:
             samples_ms.append((handed - entry.tick_received_ns) / 1e6)
             inside_ms.append((handed - entry.intent_received_ns) / 1e6)
             upstream_ms.append((entry.intent_received_ns - entry.tick_received_ns) / 1e6)
+            marks = stages.get(entry.order.plan.intent_id)
+            if marks is not None and marks[1] is not None:
+                tick_ms, intent_ms = marks[1], marks[0]
+                stage_ms["producer"].append(tick_ms - entry.tick_received_ns / 1e6)
+                stage_ms["consumer"].append(intent_ms - tick_ms)
+                stage_ms["transit"].append(entry.intent_received_ns / 1e6 - intent_ms)
+                if os.environ.get("BENCH_DEBUG"):
+                    print(
+                        f"DEBUG {entry.order.plan.intent_id} intent at {intent_ms:.0f}: "
+                        f"producer {tick_ms - entry.tick_received_ns / 1e6:.1f} consumer "
+                        f"{intent_ms - tick_ms:.1f} transit "
+                        f"{entry.intent_received_ns / 1e6 - intent_ms:.1f} inside "
+                        f"{(handed - entry.intent_received_ns) / 1e6:.2f}"
+                    )
         intents = await redis.xlen(c.INTENTS)
         candles, signals = await redis.xlen(c.CANDLES), await redis.xlen(c.SIGNALS)
         denials: dict[str, int] = {}
@@ -512,6 +528,7 @@ async def run_whole_path(seconds: float) -> dict[str, Any]:
         "samples_ms": samples_ms,
         "inside_ms": inside_ms,
         "upstream_ms": upstream_ms,
+        "stage_ms": stage_ms,
         "dropped_frames": dropped,
         "ticks_per_s": (published - published_0) / elapsed,
         "consumed_per_s": consumed / elapsed,
@@ -521,6 +538,37 @@ async def run_whole_path(seconds: float) -> dict[str, Any]:
         "denials": denials,
         "seconds": elapsed,
     }
+
+
+async def _stage_marks(redis: Any) -> dict[str, tuple[float, float | None]]:
+    """Per intent id: when its intent entry was added to ta:intents and when its closing tick's
+    entry was added to its ticks partition (Redis entry ids: the server's clock, 1 ms steps).
+    They split the upstream latency into Producer (receipt -> XADD), Consumer (tick XADD ->
+    intent XADD) and transit (intent XADD -> Gatekeeper read), to the millisecond."""
+    from shared import constants as c
+    from shared.bus import decode_entry
+    from shared.messages import OrderIntent, Tick
+
+    marks: dict[str, tuple[float, float | None]] = {}
+    for entry_id, fields in await redis.xrange(c.INTENTS):
+        intent = decode_entry(c.INTENTS, fields)
+        if not isinstance(intent, OrderIntent) or not intent.last_tick_received_ns:
+            continue
+        intent_ms = float(entry_id.split(b"-")[0])
+        stream = c.partitioned(c.TICKS, c.partition_of(intent.instrument_token, 4))
+        window = await redis.xrange(stream, min=int(intent_ms) - 3000, max=int(intent_ms) + 1)
+        tick_ms = None
+        for tick_id, tick_fields in reversed(window):
+            tick = decode_entry(stream, tick_fields)
+            if (
+                isinstance(tick, Tick)
+                and tick.instrument_token == intent.instrument_token
+                and tick.received_ns == intent.last_tick_received_ns
+            ):
+                tick_ms = float(tick_id.split(b"-")[0])
+                break
+        marks[intent.intent_id] = (intent_ms, tick_ms)
+    return marks
 
 
 class _NullAlerter:
@@ -601,6 +649,10 @@ def report_whole_path(seconds: float) -> dict[str, Any]:
         "tick_to_intent_received_p50_ms": round(_percentile(result["upstream_ms"], 50), 3),
         "tick_to_intent_received_p99_ms": round(_percentile(result["upstream_ms"], 99), 3),
     }
+    for stage, values in result["stage_ms"].items():
+        if values:  # whole milliseconds: Redis entry ids
+            figures[f"stage_{stage}_p50_ms"] = round(_percentile(values, 50), 1)
+            figures[f"stage_{stage}_p99_ms"] = round(_percentile(values, 99), 1)
     conditions = {
         "path": "the whole pipeline, each service its own process: Kite simulator (KiteTicker, "
         f"speed {SIM_SPEED:g}x, {SIM_TICKS_PER_S:g} ticks/s per underlying) -> Producer -> "

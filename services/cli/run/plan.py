@@ -173,13 +173,16 @@ def build_plan(
     speed: float,
     strategies: str = "",
     simulator_overrides: Mapping[str, object] | None = None,
+    configured_clock_skew_s: float | None = None,
 ) -> RunPlan:
     """The environment of every process of the run.
 
     `classes` maps each service to its settings class; `simulator` is the simulator's settings
     (its account is what the Sentinel logs in with); `configured_mode` is the Gatekeeper's mode
     from `.env` (used as is against real Kite); `strategies` (JSON, simulator runs only) replaces
-    the Consumer's strategies when not empty.
+    the Consumer's strategies when not empty; `configured_clock_skew_s` is the Gatekeeper's
+    max_clock_skew_s from `.env` or the environment (None: its settings default), which a fast
+    replay scales.
     """
     missing = [name for name in SERVICES if name not in classes]
     if missing:
@@ -243,8 +246,11 @@ def build_plan(
         # A replay runs `speed` market seconds per wall second, so the wall-clock transport
         # between services (ticks, intents) shows up `speed` times larger on the market clock:
         # scale the tolerated clock skew with it, or a fresh signal reads as "from the future".
-        default_skew = classes["gatekeeper"].model_fields["max_clock_skew_s"].default
-        gatekeeper["max_clock_skew_s"] = round(float(default_skew) * speed, 3)
+        # Scale what the user configured, not the default: the plan's variable overrides theirs.
+        skew = configured_clock_skew_s
+        if skew is None:
+            skew = classes["gatekeeper"].model_fields["max_clock_skew_s"].default
+        gatekeeper["max_clock_skew_s"] = round(float(skew) * speed, 3)
     env |= settings_env(classes["gatekeeper"], gatekeeper)
     sim_values: dict[str, object] = {
         "host": "127.0.0.1",

@@ -130,9 +130,9 @@ def plan_run(
     except PlanError as exc:
         raise CliError(str(exc), USAGE) from None
     gatekeeper_cls = classes["gatekeeper"]
-    configured_mode = (
-        str(getattr(load_settings(gatekeeper_cls), "mode", "?")) if gatekeeper_cls else "?"
-    )
+    configured = load_settings(gatekeeper_cls) if gatekeeper_cls else None
+    configured_mode = str(getattr(configured, "mode", "?"))
+    configured_skew = getattr(configured, "max_clock_skew_s", None)
     found = {name: cls for name, cls in classes.items() if cls is not None}
     where = layout(run, broker)
     ports = resolve_ports(run, broker == "simulator")
@@ -153,6 +153,7 @@ def plan_run(
             speed=run.speed,
             strategies=run.sim_strategies,
             simulator_overrides=simulator_overrides,
+            configured_clock_skew_s=configured_skew,
         )
     except PlanError as exc:
         raise CliError(str(exc), USAGE) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, time
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,8 @@ from services.cli.run.plan import (
     env_value,
     strategies_summary,
 )
+from services.cli.run.setup import plan_run
+from services.cli.settings import RunSettings
 from services.consumer.settings import ConsumerSettings
 from services.gatekeeper.settings import GatekeeperSettings
 from services.producer.settings import ProducerSettings
@@ -136,6 +139,43 @@ def test_simulator_run_scales_the_tolerated_clock_skew_with_the_replay_speed(
 ) -> None:
     # 2 wall seconds of transport are `speed` x 2 market seconds on a replay clock.
     assert plan(speed=speed).service_env.get("GATEKEEPER_MAX_CLOCK_SKEW_S") == skew
+
+
+@pytest.mark.parametrize(
+    ("users_skew", "speed", "effective_skew"),
+    [
+        (None, 1.0, 2.0),  # the Gatekeeper's default, untouched
+        (None, 15.0, 30.0),  # the default scaled
+        ("5", 15.0, 75.0),  # the user's value scaled, not replaced by the scaled default
+        ("5", 1.0, 5.0),  # the user's value, untouched
+    ],
+)
+def test_simulator_run_scales_the_clock_skew_the_user_configured(
+    monkeypatch: pytest.MonkeyPatch, users_skew: str | None, speed: float, effective_skew: float
+) -> None:
+    # What the Gatekeeper reads: the user's environment, then the run's variables on top of it
+    # (supervisord passes both; the plan's win).
+    monkeypatch.delenv("GATEKEEPER_MAX_CLOCK_SKEW_S", raising=False)
+    if users_skew is not None:
+        monkeypatch.setenv("GATEKEEPER_MAX_CLOCK_SKEW_S", users_skew)
+    configured = GatekeeperSettings(_env_file=None)
+    p = plan(speed=speed, configured_clock_skew_s=configured.max_clock_skew_s)
+    for variable, value in p.service_env.items():
+        monkeypatch.setenv(variable, value)
+    gatekeeper = GatekeeperSettings(_env_file=None)
+    assert gatekeeper.max_clock_skew_s == effective_skew
+
+
+def test_the_run_reads_the_clock_skew_the_user_configured(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # an empty directory: no .env
+    monkeypatch.setenv("GATEKEEPER_MAX_CLOCK_SKEW_S", "5")
+    monkeypatch.setenv("RUN_BROKER", "simulator")
+    run = RunSettings(_env_file=None, speed=15.0, base_port=20000, redis_server_port=20100,
+                      clickhouse_server_port=20101, var_dir=str(tmp_path / "var"))  # fmt: skip
+    p, _ = plan_run(run)
+    assert p.service_env["GATEKEEPER_MAX_CLOCK_SKEW_S"] == "75.0"
 
 
 def test_simulator_run_replaces_the_consumers_strategies_when_asked(

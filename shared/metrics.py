@@ -105,6 +105,8 @@ class BaseMetrics:
             registry=registry,
         )  # fmt: skip
         self._spool_backlog: dict[str, int] = {}
+        self._consumed_of: dict[str, Counter] = {}
+        self._published_of: dict[str, Counter] = {}
         self.build.info(
             {"service": service, "version": version, "python": platform.python_version()}
         )
@@ -113,10 +115,19 @@ class BaseMetrics:
         self.spool_rows.labels(service).set(0)
 
     def consumed(self, stream: str, count: int = 1) -> None:
-        self.messages_consumed.labels(self.service, stream).inc(count)
+        # Per message on the hot paths: the labelled child is looked up once per stream.
+        child = self._consumed_of.get(stream)
+        if child is None:
+            child = self._consumed_of[stream] = self.messages_consumed.labels(self.service, stream)
+        child.inc(count)
 
     def published(self, stream: str, count: int = 1) -> None:
-        self.messages_published.labels(self.service, stream).inc(count)
+        child = self._published_of.get(stream)
+        if child is None:
+            child = self._published_of[stream] = self.messages_published.labels(
+                self.service, stream
+            )
+        child.inc(count)
 
     def dead_lettered(self, stream: str, reason_kind: str) -> None:
         self.dead_letters.labels(self.service, stream, reason_kind).inc()

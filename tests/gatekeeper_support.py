@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry
 
-from services.gatekeeper.__main__ import build_gatekeeper
+from services.gatekeeper.__main__ import build_broker, build_gatekeeper
 from services.gatekeeper.adapters.clickhouse_journal import clickhouse_journal
 from services.gatekeeper.adapters.journal import Journal
 from services.gatekeeper.adapters.kite_broker import Broker
@@ -378,5 +378,18 @@ async def seed_simulator_session(redis_url: str, sim: Any) -> str:
     redis = redis_client(redis_url)
     try:
         return await seed_session(redis, sim)
+    finally:
+        await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def kite_broker(settings: GatekeeperSettings, redis_url: str) -> AsyncIterator[Broker]:
+    """The service's own Kite adapter, as __main__ builds it (to wrap in a test's broker)."""
+    redis = redis_client(redis_url)
+    bus = StreamBus(redis, service="test", maxlen=1000)
+    try:
+        yield build_broker(
+            settings, redis, bus, TradingClock(), GatekeeperMetrics(CollectorRegistry())
+        )
     finally:
         await redis.aclose()

@@ -34,6 +34,8 @@ from shared.messages import OrderIntent, Tick
 
 logger = logging.getLogger(__name__)
 
+_NOTHING = MonitorOutcome(None, ())
+
 
 class RiskEngine:
     def __init__(
@@ -151,11 +153,13 @@ class RiskEngine:
         reference = previous.reference_price if previous is not None else None
         state.quotes[tick.symbol] = Quote(tick.last_price, tick.exchange_ts, reference)
         position = state.book.mark(tick.symbol, tick.last_price)
+        if position is None:
+            # Not held: this price cannot move the MTM, which was checked when it last moved
+            # (a held instrument's tick, a fill, the periodic check): nothing to decide.
+            return _NOTHING
         tripped = self.check_kill_switch(state, now)
         if tripped is not None and self.settings.flatten_on_kill:
             return MonitorOutcome(tripped, tuple(flatten_decisions(state.book, tripped)))
-        if position is None:
-            return MonitorOutcome(tripped, ())
         decision = self._exit(position, now)
         return MonitorOutcome(tripped, (decision,) if decision is not None else ())
 

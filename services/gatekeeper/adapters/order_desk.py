@@ -8,6 +8,10 @@ order-events stream. Sending per mode:
 - paper against the simulator, and live: `place_order` once (never retried: see kite_broker.py);
   a refusal -> REJECTED; a failure in transit -> FAILED and, after `recovery_delay_s`, the tag is
   looked up in the broker's order book (`recovery_action`) before anything is sent again.
+  A new order's `place_order` runs as its own task once the order is recorded and paced: the
+  next intent is decided without waiting for this one's round trip (tens of ms to the broker),
+  and its outcome (acknowledgement, refusal, failure) is applied whenever it comes. Shutdown
+  waits for calls in flight (up to the HTTP timeout): an abandoned call's outcome is unknown.
 Broker order rows (WebSocket updates, polls) and paper fills go through the state machine; a fill
 goes to the position book, then the kill switch is checked. The circuit breaker hears of every
 rejection or failed call, and of every order the broker accepted.
@@ -95,6 +99,7 @@ class OrderDesk:
         self._acked_ns: dict[str, int] = {}
         self._recovering: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._placing: set[asyncio.Task[None]] = set()  # place_order calls in flight
         # The broker's hard caps again, at the moment each order really goes out: the engine's
         # limiter counts decision times, and an order persisted slowly then sent late must not
         # land in the same second as the next ones (measured: 11 in a second without this).
@@ -177,7 +182,7 @@ class OrderDesk:
             self.journal.order_event(event)
             self.metrics.order_status(mode, "RECORDED")
         for entry in entries:
-            await self.send(entry.order.plan.order_id)
+            await self.send(entry.order.plan.order_id, wait=False)
 
     async def _pace(self) -> None:
         """Wait until the broker's caps allow one more order now, then count it."""
@@ -199,8 +204,9 @@ class OrderDesk:
         if entry.tick_received_ns:
             self.metrics.tick_to_order.observe(max(now_ns - entry.tick_received_ns, 0) / 1e9)
 
-    async def send(self, order_id: str) -> None:
-        """Send one recorded order per mode (also recovery's "place")."""
+    async def send(self, order_id: str, wait: bool = True) -> None:
+        """Send one recorded order per mode (also recovery's "place"). `wait` False: return once
+        the order is handed to the broker; its outcome is applied by a task of its own."""
         entry = self.entries[order_id]
         plan = entry.order.plan
         params = kite_order_params(plan)
@@ -221,6 +227,20 @@ class OrderDesk:
             return
         assert self.broker is not None, "a broker mode without a broker"
         self._observe_sent(entry)
+        if wait:
+            await self._place(order_id, params)
+            return
+        task = asyncio.ensure_future(self._place(order_id, params))
+        self._placing.add(task)
+        task.add_done_callback(self._placed)
+
+    def _placed(self, task: asyncio.Task[None]) -> None:
+        self._placing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("placing an order failed unexpectedly: %r", task.exception())
+
+    async def _place(self, order_id: str, params: dict[str, Any]) -> None:
+        assert self.broker is not None
         try:
             broker_id = await self.broker.place(params)
         except BrokerRejected as exc:
@@ -253,6 +273,11 @@ class OrderDesk:
         )
         moved = transition.order.status != entry.order.status
         await self._save(replace(entry, order=transition.order), now, step=moved)
+        if self.state.kill_switch.tripped and not entry.order.plan.is_exit:
+            # Tripped while this order was on its way: it would add risk; cancel it now.
+            await self._cancel_entry(
+                self.entries[order_id], "the kill switch tripped while the order was in flight"
+            )
 
     # -- updates ----------------------------------------------------------------------------------
 
@@ -341,26 +366,28 @@ class OrderDesk:
     async def cancel_working_entries(self, reason: str) -> None:
         """Kill switch: a resting entry that fills later would add risk: cancel it."""
         for entry in self.working():
-            order = entry.order
-            if order.plan.is_exit:
-                continue
-            if self.paper is not None:
-                tick = self.last_ticks.get(order.plan.symbol) or _tick_from_quote(
-                    self.state, order.plan.symbol, self.clock.now()
-                )
-                cancelled = self.paper.cancel(order.plan.order_id, tick)
-                if cancelled is not None:
-                    await self.apply(order.plan.order_id, replace(cancelled.update, reason=reason))
-            elif (
-                self.broker is not None
-                and order.broker_order_id
-                and order.status in ("OPEN", "PARTIAL", "SENT")
-            ):
-                try:
-                    await self.broker.cancel(order.broker_order_id)
-                    logger.warning("cancelled working entry %s: %s", order.plan.order_id, reason)
-                except (BrokerRejected, BrokerUnavailable) as exc:
-                    logger.error("cancel of %s failed: %s", order.plan.order_id, exc)
+            if not entry.order.plan.is_exit:
+                await self._cancel_entry(entry, reason)
+
+    async def _cancel_entry(self, entry: JournalEntry, reason: str) -> None:
+        order = entry.order
+        if self.paper is not None:
+            tick = self.last_ticks.get(order.plan.symbol) or _tick_from_quote(
+                self.state, order.plan.symbol, self.clock.now()
+            )
+            cancelled = self.paper.cancel(order.plan.order_id, tick)
+            if cancelled is not None:
+                await self.apply(order.plan.order_id, replace(cancelled.update, reason=reason))
+        elif (
+            self.broker is not None
+            and order.broker_order_id
+            and order.status in ("OPEN", "PARTIAL", "SENT")
+        ):
+            try:
+                await self.broker.cancel(order.broker_order_id)
+                logger.warning("cancelled working entry %s: %s", order.plan.order_id, reason)
+            except (BrokerRejected, BrokerUnavailable) as exc:
+                logger.error("cancel of %s failed: %s", order.plan.order_id, exc)
 
     async def recover(self, order_id: str, broker_orders: list[BrokerOrder], now: datetime) -> str:
         """recovery_action for one non-final order; returns the action's kind (for the report)."""
@@ -408,9 +435,11 @@ class OrderDesk:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        if self._placing:  # an abandoned place_order would leave its outcome unknown
+            await asyncio.wait(list(self._placing), timeout=self.s.http_timeout_s)
+        for task in [*self._tasks, *self._placing]:
             task.cancel()
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._placing]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 

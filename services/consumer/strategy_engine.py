@@ -5,6 +5,12 @@ timer sweep, for cross-sectional scanners); at start it replays history through 
 builds the strategies' state and discards the signals (they are in the past). The backtester
 runs the same strategies' `on_candle` directly.
 
+Warm-up ends with the warmed strategies FLAT: a position a strategy "opened" on history was never
+traded (its signal was dropped), so it is forgotten (`forget_position`) while the indicators stay
+warm. The first live decision is then an entry, never an exit the Gatekeeper would deny for want
+of a position, nor a SELL that would open a short instead of closing a long. The backtester's
+`BacktestConfig.live_from` ends its warm-up the same way, so the two stay comparable.
+
 Guards, each counted:
 - a candle with `revision > 0` is not fed to strategies: indicators are incremental and cannot
   rewind; the revision goes to storage and the late-tick metrics instead.
@@ -167,19 +173,48 @@ class StrategyEngine:
         return signals
 
     def warm(self, candles: Iterable[Candle]) -> int:
-        """Replay history (in time order) to build state; returns how many signals were dropped."""
+        """Replay history (in time order) to build state, then make the strategies of the warmed
+        (symbol, timeframe)s flat; returns how many signals were dropped."""
         dropped = 0
+        warmed: set[RouteKey] = set()
         self._warming = True
         try:
             for candle in candles:
+                warmed.add((candle.symbol, candle.timeframe))
                 dropped += len(self.on_candle(candle))
             dropped += len(self.flush())
         finally:
             self._warming = False
         self.stats.signals -= dropped
         self.stats.warmup_dropped += dropped
+        self._end_warmup_flat(warmed)
         logger.info("warm-up done: %s signals on history candles dropped", dropped)
         return dropped
+
+    def _end_warmup_flat(self, warmed: set[RouteKey]) -> None:
+        """Forget the positions the warm-up's dropped signals opened (see the module doc).
+
+        Only the warmed symbols: a warm-up runs on a symbol's first tick in its partition (the
+        engine forgot it when its partition left), so their states hold nothing but history,
+        while other symbols, and other members of a scanner, may hold live positions."""
+        members: dict[str, set[str]] = {}  # scanner name -> its warmed members
+        for key in sorted(warmed):
+            symbol = key[0]
+            for strategy, states in self._single.get(key, ()):
+                state = states.get(symbol)
+                held = strategy.forget_position(state) if state is not None else None
+                if held is not None:
+                    logger.info("%s %s: warm-up position %s forgotten (never traded): "
+                                "starts flat", strategy.name, symbol, held)  # fmt: skip
+            for universe_strategy, _ in self._universe.get(key, ()):
+                members.setdefault(universe_strategy.name, set()).add(symbol)
+        for universe_strategy, universe_state in self._universe_all:
+            warmed_members = members.get(universe_strategy.name)
+            if not warmed_members:
+                continue
+            for symbol in universe_strategy.forget_positions(universe_state, warmed_members):
+                logger.info("%s %s: warm-up position forgotten (never traded): starts flat",
+                            universe_strategy.name, symbol)  # fmt: skip
 
     def _count(self, signals: list[Signal]) -> None:
         self.stats.signals += len(signals)

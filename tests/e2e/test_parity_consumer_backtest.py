@@ -133,11 +133,13 @@ async def test_five_days_through_simulator_producer_and_consumer_equal_the_backt
         assert {x.start.astimezone(IST).date() for x in got} == set(DAYS)
     assert len(live) == len({(x.timeframe, x.start) for x in live})  # each candle once
 
-    # Signals: the backtester over the same bars from the warm-up's first candle on.
+    # Signals: the backtester over the same bars from the warm-up's first candle on, warmed up
+    # until day 1's open as the Consumer was (its signals dropped, the strategy flat after it).
     history_and_days = [x for x in backtester_candles("5minute", first_history.date())
                         if x.start >= first_history]  # fmt: skip
-    result = run_backtest(STRATEGY, history_and_days, BacktestConfig())
-    want_signals = [s for s in result.signals if s.candle_start >= open_day1]
+    result = run_backtest(STRATEGY, history_and_days, BacktestConfig(live_from=open_day1))
+    want_signals = result.signals
+    assert all(s.candle_start >= open_day1 for s in want_signals)
     assert len(want_signals) >= 2 * len(DAYS)  # several signals per day
     assert [signal_key(s) for s in signals] == [signal_key(s) for s in want_signals]
     assert [i.intent_id for i in intents] == [s.signal_id for s in want_signals]

@@ -9,6 +9,12 @@ open at the end are closed at the last close ("end of data").
 
 Option-selling strategies (their signals name an underlying and an option side) are run for
 their signals only: there are no option prices in the data, so no fills and no trades.
+
+`live_from` mirrors the live Consumer's warm-up: candles starting before it only build the
+strategy's state (their signals dropped, nothing filled), then the strategy is made flat with
+the indicators kept (`forget_position`), as `StrategyEngine.warm` ends, and the backtest proper
+starts at the first candle from `live_from` on. Without it the strategy starts cold and flat at
+the first candle.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class BacktestConfig:
     quantity: int = 1
     capital: float = 100_000.0
     costs: CostModel = no_costs
+    live_from: datetime | None = None  # candles starting earlier only warm the strategy up
 
 
 @dataclass
@@ -74,13 +81,17 @@ def run_backtest(
     """Run one strategy over candles sorted by (start, symbol)."""
     book = Book(config.mode, config.quantity, config.costs)
     trading = strategy.kind not in OPTION_STRATEGY_KINDS
+    states, candles = _warm_up(strategy, candles, config.live_from)
     symbols = set(map(attrgetter("symbol"), candles))
     if isinstance(strategy, UniverseStrategy):
-        signals, pending = _run_universe(strategy, candles, book, config, trading)
+        universe_state = states[""] if "" in states else strategy.new_state()
+        signals, pending = _run_universe(strategy, candles, book, config, trading, universe_state)
     elif len(symbols) == 1:
-        signals, pending = _run_one_instrument(strategy, candles, book, config, trading)
+        symbol = candles[0].symbol
+        state = states[symbol] if symbol in states else strategy.new_state()
+        signals, pending = _run_one_instrument(strategy, candles, book, config, trading, state)
     else:
-        signals, pending = _run_single(strategy, candles, book, config, trading)
+        signals, pending = _run_single(strategy, candles, book, config, trading, states)
     book.close_all(_last_marks(candles, len(symbols)), "end of data")
     if pending:
         logger.info("%s signals on the last candle of their instrument stay unfilled", len(pending))
@@ -99,6 +110,42 @@ def run_backtest(
     )
 
 
+def _warm_up(
+    strategy: AnyStrategy, candles: Sequence[Candle], live_from: datetime | None
+) -> tuple[dict[str, Any], Sequence[Candle]]:
+    """The states after the candles before `live_from`, made flat (per symbol; "" for a
+    scanner's one state), and the candles from `live_from` on. A scanner's members are warmed
+    together in time order here, one after the other live (each on its first tick): the same
+    returns, rankings during the warm-up may differ, and they are dropped either way."""
+    if live_from is None:
+        return {}, candles
+    cut = next((i for i, x in enumerate(candles) if x.start >= live_from), len(candles))
+    history, live = candles[:cut], candles[cut:]
+    dropped = 0
+    if isinstance(strategy, UniverseStrategy):
+        state = strategy.new_state()
+        for candle in history:
+            if not candle.revision:
+                dropped += len(strategy.on_candle(candle, state))
+        dropped += len(strategy.flush(state))
+        strategy.forget_positions(state, {x.symbol for x in history})
+        logger.info("warm-up on %s candles: %s signals dropped", len(history), dropped)
+        return {"": state}, live
+    states: dict[str, Any] = {}
+    for candle in history:
+        if candle.revision:
+            continue
+        state = states.get(candle.symbol)
+        if state is None:
+            state = states[candle.symbol] = strategy.new_state()
+        if strategy.on_candle(candle, state) is not None:
+            dropped += 1
+    for state in states.values():
+        strategy.forget_position(state)
+    logger.info("warm-up on %s candles: %s signals dropped", len(history), dropped)
+    return states, live
+
+
 def _last_marks(candles: Sequence[Candle], symbols: int) -> dict[str, tuple[float, datetime, int]]:
     marks: dict[str, tuple[float, datetime, int]] = {}
     for index in range(len(candles) - 1, -1, -1):
@@ -111,10 +158,14 @@ def _last_marks(candles: Sequence[Candle], symbols: int) -> dict[str, tuple[floa
 
 
 def _run_one_instrument(
-    strategy: Any, candles: Sequence[Candle], book: Book, config: BacktestConfig, trading: bool
+    strategy: Any,
+    candles: Sequence[Candle],
+    book: Book,
+    config: BacktestConfig,
+    trading: bool,
+    state: Any,
 ) -> tuple[list[Signal], dict[str, Signal]]:
     # The hot loop of the usual case, one instrument: locals only, nothing allocated per candle.
-    state = strategy.new_state()
     on_candle = strategy.on_candle
     on_signal = book.on_signal
     next_open = config.fill == "next-open"
@@ -140,10 +191,14 @@ def _run_one_instrument(
 
 
 def _run_single(
-    strategy: Any, candles: Sequence[Candle], book: Book, config: BacktestConfig, trading: bool
+    strategy: Any,
+    candles: Sequence[Candle],
+    book: Book,
+    config: BacktestConfig,
+    trading: bool,
+    states: dict[str, Any],
 ) -> tuple[list[Signal], dict[str, Signal]]:
-    # Several instruments: one state each.
-    states: dict[str, Any] = {}
+    # Several instruments: one state each (those the warm-up built, new ones for the others).
     pending: dict[str, Signal] = {}
     signals: list[Signal] = []
     on_candle = strategy.on_candle
@@ -179,8 +234,8 @@ def _run_universe(
     book: Book,
     config: BacktestConfig,
     trading: bool,
+    state: Any,
 ) -> tuple[list[Signal], dict[str, Signal]]:
-    state = strategy.new_state()
     pending: dict[str, Signal] = {}
     signals: list[Signal] = []
     next_open = config.fill == "next-open"

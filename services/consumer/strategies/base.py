@@ -10,11 +10,17 @@ classes through the same call.
 `lookback` is how many candles the engine replays through `on_candle` (signals discarded) at
 warm-up so that the state is ready when live candles arrive; it is also how many candles the
 service keeps in memory per (instrument, timeframe).
+
+A position a strategy "opened" during warm-up was never traded (its signal was dropped), so the
+engine ends warm-up with `forget_position` (`forget_positions` for a scanner): the indicators stay
+warm, the strategy is flat, and its first live decision is an entry, never an exit of a position
+nobody holds. The backtester's warm-up (`BacktestConfig.live_from`) ends the same way.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,6 +65,11 @@ class Strategy[P: StrategyParams, S](ABC):
     def on_candle(self, candle: Candle, state: S) -> Signal | None:
         """Decide on a closed candle; updates `state` in place."""
 
+    @abstractmethod
+    def forget_position(self, state: S) -> str | None:
+        """Make `state` flat, keeping its indicators (the end of warm-up); returns the position
+        it believed it held (for the log), None when it was flat or has no position at all."""
+
 
 class UniverseStrategy[P: StrategyParams, S](ABC):
     """A cross-sectional strategy: one state for its whole universe, several signals at once."""
@@ -83,6 +94,11 @@ class UniverseStrategy[P: StrategyParams, S](ABC):
     @abstractmethod
     def flush(self, state: S) -> list[Signal]:
         """Decide on a bucket still waiting for late members (end of data, end of session)."""
+
+    @abstractmethod
+    def forget_positions(self, state: S, symbols: Collection[str]) -> list[str]:
+        """Make these members flat, keeping every indicator (the end of their warm-up); returns
+        the members it believed it held, in symbol order."""
 
 
 def underlying_of(symbol: str, names: dict[str, str]) -> str:

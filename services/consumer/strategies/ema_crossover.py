@@ -86,6 +86,11 @@ class EmaCrossover(Strategy[EmaCrossoverParams, EmaCrossoverState]):
             state.side = -1
         return None
 
+    def forget_position(self, state: EmaCrossoverState) -> str | None:
+        # No position to forget: `side` is where the fast EMA is, indicator memory that the next
+        # crossing needs; BUY and SELL are crossings, whatever the Gatekeeper holds.
+        return None
+
     def _signal(self, candle: Candle, action: str, fast: float, slow: float) -> Signal:
         p = self.params
         close = candle.close

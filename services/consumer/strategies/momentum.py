@@ -25,6 +25,7 @@ live scale-out this means every member's candles must reach the replica running 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from datetime import datetime, time
 
 from pydantic import Field
@@ -103,6 +104,11 @@ class MomentumScanner(UniverseStrategy[MomentumParams, MomentumState]):
 
     def flush(self, state: MomentumState) -> list[Signal]:
         return self._rank(state) if state.pending else []
+
+    def forget_positions(self, state: MomentumState, symbols: Collection[str]) -> list[str]:
+        forgotten = sorted(state.held.intersection(symbols))
+        state.held.difference_update(forgotten)
+        return forgotten
 
     def _is_rebalance(self, candle: Candle) -> bool:
         p = self.params

@@ -100,6 +100,11 @@ class RsiReversal(Strategy[RsiParams, RsiState]):
         state.extreme = extreme
         return signal
 
+    def forget_position(self, state: RsiState) -> str | None:
+        # No position to forget: the previous RSI and the excursion's extreme are indicator
+        # memory; BUY and SELL are level crossings, whatever the Gatekeeper holds.
+        return None
+
     def _signal(self, candle: Candle, action: str, value: float, depth: float) -> Signal:
         p = self.params
         close = candle.close

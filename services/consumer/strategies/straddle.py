@@ -76,6 +76,10 @@ class StraddleManager(Strategy[StraddleParams, StraddleState]):
         p = self.params
         return StraddleState(p.fast, p.slow, p.rsi_length)
 
+    def forget_position(self, state: StraddleState) -> str | None:
+        entry, state.entry = state.entry, math.nan
+        return f"short straddle sold at {entry:.2f}" if entry == entry else None
+
     def on_candle(self, candle: Candle, state: StraddleState) -> Signal | None:
         p = self.params
         close = candle.close

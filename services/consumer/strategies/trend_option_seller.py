@@ -72,6 +72,10 @@ class TrendOptionSeller(Strategy[TrendOptionSellerParams, TrendOptionSellerState
     def new_state(self) -> TrendOptionSellerState:
         return TrendOptionSellerState(self.params.fast, self.params.slow)
 
+    def forget_position(self, state: TrendOptionSellerState) -> str | None:
+        short, state.short = state.short, None
+        return f"short {short}" if short is not None else None
+
     def on_candle(self, candle: Candle, state: TrendOptionSellerState) -> Signal | None:
         p = self.params
         regime, fast, slow, gap_pct = state.trend.update(candle.close, p.band_pct)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,11 +17,13 @@ from services.gatekeeper.__main__ import build_broker
 from services.gatekeeper.adapters.kite_broker import BrokerUnavailable
 from services.gatekeeper.adapters.metrics import GatekeeperMetrics
 from services.gatekeeper.orders import order_tag
+from services.gatekeeper.settings import GatekeeperSettings
 from shared import constants as c
 from shared.bus import StreamBus, decode_entry, redis_client
-from shared.messages import SessionEvent
+from shared.messages import OrderIntent, SessionEvent
 from shared.session import token_fingerprint
 from tests.gatekeeper_support import (
+    RunningGatekeeper,
     Store,
     TradingClock,
     broker_orders_with_tag,
@@ -35,6 +38,47 @@ from tests.sim_fixtures import KiteSim
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What every scenario starts from: a logged-in simulator session, its nearest NIFTY future
+    and the test database."""
+
+    sim: KiteSim
+    redis_url: str
+    store: Store
+    clock: TradingClock
+    token: str
+    symbol: str
+    instrument: int
+    ltp: float
+
+    def settings(self, **overrides: Any) -> GatekeeperSettings:
+        return simulator_settings(self.sim, self.redis_url, self.store, **overrides)
+
+    def order(self) -> OrderIntent:
+        """A one-lot NRML entry in the future at its last price."""
+        return intent(self.symbol, self.instrument, self.ltp, self.clock.now(), quantity=25,
+                      product="NRML")  # fmt: skip
+
+    async def publish_tick(self, gk: RunningGatekeeper) -> None:
+        await gk.publish_ticks([tick(self.symbol, self.instrument, self.ltp, self.clock.now())])
+
+    async def quote(self, gk: RunningGatekeeper) -> None:
+        """Tick the future and wait until the Gatekeeper prices with it."""
+        await self.publish_tick(gk)
+        await eventually(lambda: self.symbol in gk.service.state.quotes)
+
+
+@pytest.fixture
+async def scene(
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str, kite_sim: KiteSim
+) -> Scene:
+    token = await seed_simulator_session(redis_url, kite_sim)
+    symbol, instrument, ltp = await simulator_future(kite_sim)
+    store = Store.of(clickhouse_server, clickhouse_db)
+    return Scene(kite_sim, redis_url, store, TradingClock(), token, symbol, instrument, ltp)
 
 
 class _Wrapped:
@@ -77,20 +121,17 @@ def _no_intent_pending(redis: Any) -> Any:
 
 
 async def test_a_crash_after_place_order_and_a_restart_places_nothing_twice(
-    redis_url: str, clickhouse_server: Any, clickhouse_db: str, kite_sim: KiteSim
+    scene: Scene,
 ) -> None:
-    store = Store.of(clickhouse_server, clickhouse_db)
-    clock = TradingClock()
-    token = await seed_simulator_session(redis_url, kite_sim)
-    symbol, instrument, ltp = await simulator_future(kite_sim)
+    kite_sim, token, symbol, clock = scene.sim, scene.token, scene.symbol, scene.clock
     # The first process must not learn of the order by any other way before it dies.
-    settings = simulator_settings(kite_sim, redis_url, store, order_poll_interval_s=60.0)
+    settings = scene.settings(order_poll_interval_s=60.0)
     hang = asyncio.Event()
-    order = intent(symbol, instrument, ltp, clock.now(), quantity=25, product="NRML")
+    order = scene.order()
     tag = order_tag(order.intent_id, 1)
 
     async with (
-        _kite_broker(settings, redis_url) as kite,
+        _kite_broker(settings, scene.redis_url) as kite,
         running_gatekeeper(
             settings,
             clock=clock,
@@ -98,8 +139,7 @@ async def test_a_crash_after_place_order_and_a_restart_places_nothing_twice(
             websocket=False,
         ) as gk,
     ):
-        await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
-        await eventually(lambda: symbol in gk.service.state.quotes)
+        await scene.quote(gk)
         await gk.publish_intent(order)
         await eventually(lambda: crashing.placed)
         gk.task.cancel()  # the process dies: the broker has the order, we never heard back
@@ -109,8 +149,7 @@ async def test_a_crash_after_place_order_and_a_restart_places_nothing_twice(
         assert len(records) == 1 and b'"RECORDED"' in next(iter(records.values()))
     assert len(await broker_orders_with_tag(kite_sim, token, tag)) == 1
 
-    restarted = simulator_settings(kite_sim, redis_url, store)
-    async with running_gatekeeper(restarted, clock=clock) as gk:
+    async with running_gatekeeper(scene.settings(), clock=clock) as gk:
         # Recovery found the order under its tag and adopted it; the intent, acked once its
         # order was recorded (or redelivered as a duplicate), is not decided again; nothing
         # was placed again.
@@ -132,29 +171,24 @@ async def test_a_crash_after_place_order_and_a_restart_places_nothing_twice(
 
 
 async def test_a_lost_reply_is_looked_up_by_tag_and_adopted_not_sent_again(
-    redis_url: str, clickhouse_server: Any, clickhouse_db: str, kite_sim: KiteSim
+    scene: Scene,
 ) -> None:
-    store = Store.of(clickhouse_server, clickhouse_db)
-    clock = TradingClock()
-    token = await seed_simulator_session(redis_url, kite_sim)
-    symbol, instrument, ltp = await simulator_future(kite_sim)
-    settings = simulator_settings(kite_sim, redis_url, store, order_poll_interval_s=60.0)
+    settings = scene.settings(order_poll_interval_s=60.0)
 
     async def reply_lost(_: str) -> None:
         raise BrokerUnavailable("place_order: ReadTimeout: the reply never came")
 
-    order = intent(symbol, instrument, ltp, clock.now(), quantity=25, product="NRML")
+    order = scene.order()
     async with (
-        _kite_broker(settings, redis_url) as kite,
+        _kite_broker(settings, scene.redis_url) as kite,
         running_gatekeeper(
             settings,
-            clock=clock,
+            clock=scene.clock,
             broker=(lossy := _Wrapped(kite, reply_lost)),
             websocket=False,
         ) as gk,
     ):
-        await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
-        await eventually(lambda: symbol in gk.service.state.quotes)
+        await scene.quote(gk)
         await gk.publish_intent(order)
 
         async def statuses() -> list[str]:
@@ -162,9 +196,10 @@ async def test_a_lost_reply_is_looked_up_by_tag_and_adopted_not_sent_again(
 
         await eventually(lambda: _ends_complete(statuses), timeout=10)
         assert "FAILED" in await statuses()
-        assert gk.service.state.book.quantity(symbol) == 25
+        assert gk.service.state.book.quantity(scene.symbol) == 25
     assert len(lossy.placed) == 1
-    assert len(await broker_orders_with_tag(kite_sim, token, order_tag(order.intent_id, 1))) == 1
+    tag = order_tag(order.intent_id, 1)
+    assert len(await broker_orders_with_tag(scene.sim, scene.token, tag)) == 1
 
 
 async def _ends_complete(statuses: Callable[[], Any]) -> bool:
@@ -173,14 +208,10 @@ async def _ends_complete(statuses: Callable[[], Any]) -> bool:
 
 
 async def test_differences_with_the_broker_at_start_are_reported_and_halt_new_entries(
-    redis_url: str, clickhouse_server: Any, clickhouse_db: str, kite_sim: KiteSim
+    scene: Scene,
 ) -> None:
-    store = Store.of(clickhouse_server, clickhouse_db)
-    clock = TradingClock()
-    token = await seed_simulator_session(redis_url, kite_sim)
-    symbol, instrument, ltp = await simulator_future(kite_sim)
-    kite = kite_sim.kite(token)
-    exchange, tradingsymbol = symbol.split(":", 1)
+    kite = scene.sim.kite(scene.token)
+    exchange, tradingsymbol = scene.symbol.split(":", 1)
     await asyncio.to_thread(  # someone traded by hand: an order and a position we never made
         kite.place_order,
         variety="regular",
@@ -192,8 +223,7 @@ async def test_differences_with_the_broker_at_start_are_reported_and_halt_new_en
         order_type="MARKET",
         market_protection=-1,
     )
-    settings = simulator_settings(kite_sim, redis_url, store)
-    async with running_gatekeeper(settings, clock=clock) as gk:
+    async with running_gatekeeper(scene.settings(), clock=scene.clock) as gk:
         kinds = {
             e.reason.split(":", 1)[0] for e in await gk.risk_events() if e.kind == "RECONCILIATION"
         }
@@ -203,8 +233,8 @@ async def test_differences_with_the_broker_at_start_are_reported_and_halt_new_en
             assert gk.metric("tradealgo_reconciliation_differences_total", labels) == 1
         ready, why = gk.service.readiness()
         assert not ready and "reconciliation differences" in why
-        await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
-        entry = intent(symbol, instrument, ltp, clock.now(), quantity=25, product="NRML")
+        await scene.publish_tick(gk)
+        entry = scene.order()
         await gk.publish_intent(entry)
 
         async def denied() -> bool:
@@ -217,23 +247,18 @@ async def test_differences_with_the_broker_at_start_are_reported_and_halt_new_en
 
 
 async def test_a_refused_token_is_reported_and_the_new_one_read_from_redis_places_once(
-    redis_url: str, clickhouse_server: Any, clickhouse_db: str, kite_sim: KiteSim
+    scene: Scene,
 ) -> None:
-    store = Store.of(clickhouse_server, clickhouse_db)
-    clock = TradingClock()
-    old_token = await seed_simulator_session(redis_url, kite_sim)
-    symbol, instrument, ltp = await simulator_future(kite_sim)
-    settings = simulator_settings(kite_sim, redis_url, store, order_updates="poll")
-    async with running_gatekeeper(settings, clock=clock) as gk:
-        await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
-        await eventually(lambda: symbol in gk.service.state.quotes)
+    kite_sim, old_token = scene.sim, scene.token
+    async with running_gatekeeper(scene.settings(order_updates="poll"), clock=scene.clock) as gk:
+        await scene.quote(gk)
         # The session dies; the Sentinel (here: the test) logs in again and stores a new token.
         await asyncio.to_thread(kite_sim.control.faults, expire_token=True)
-        new_token = await seed_simulator_session(redis_url, kite_sim)
+        new_token = await seed_simulator_session(scene.redis_url, kite_sim)
         assert new_token != old_token
-        order = intent(symbol, instrument, ltp, clock.now(), quantity=25, product="NRML")
+        order = scene.order()
         await gk.publish_intent(order)
-        await eventually(lambda: gk.service.state.book.quantity(symbol) == 25, timeout=10)
+        await eventually(lambda: gk.service.state.book.quantity(scene.symbol) == 25, timeout=10)
 
         async def expired_reports() -> list[SessionEvent]:
             entries: Any = await gk.redis.xrange(c.SESSION_EVENTS)

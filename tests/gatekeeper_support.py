@@ -388,8 +388,10 @@ async def kite_broker(settings: GatekeeperSettings, redis_url: str) -> AsyncIter
     redis = redis_client(redis_url)
     bus = StreamBus(redis, service="test", maxlen=1000)
     try:
-        yield build_broker(
+        broker = build_broker(
             settings, redis, bus, TradingClock(), GatekeeperMetrics(CollectorRegistry())
         )
+        assert broker is not None, f"mode {settings.mode!r} has no broker"
+        yield broker
     finally:
         await redis.aclose()

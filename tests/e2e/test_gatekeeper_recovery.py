@@ -5,21 +5,17 @@ Kite simulator; loopback only) before anything is sent again."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from services.gatekeeper.__main__ import build_broker
 from services.gatekeeper.adapters.kite_broker import BrokerUnavailable
-from services.gatekeeper.adapters.metrics import GatekeeperMetrics
 from services.gatekeeper.orders import order_tag
 from services.gatekeeper.settings import GatekeeperSettings
 from shared import constants as c
-from shared.bus import StreamBus, decode_entry, redis_client
+from shared.bus import decode_entry
 from shared.messages import OrderIntent, SessionEvent
 from shared.session import token_fingerprint
 from tests.gatekeeper_support import (
@@ -28,6 +24,7 @@ from tests.gatekeeper_support import (
     TradingClock,
     broker_orders_with_tag,
     intent,
+    kite_broker,
     running_gatekeeper,
     seed_simulator_session,
     simulator_future,
@@ -99,19 +96,6 @@ class _Wrapped:
         return getattr(self.inner, name)
 
 
-@contextlib.asynccontextmanager
-async def _kite_broker(settings: Any, redis_url: str) -> AsyncIterator[Any]:
-    """The service's own Kite adapter, as __main__ builds it."""
-    redis = redis_client(redis_url)
-    bus = StreamBus(redis, service="test", maxlen=1000)
-    try:
-        yield build_broker(
-            settings, redis, bus, TradingClock(), GatekeeperMetrics(CollectorRegistry())
-        )
-    finally:
-        await redis.aclose()
-
-
 def _no_intent_pending(redis: Any) -> Any:
     async def check() -> bool:
         summary = await redis.xpending(c.INTENTS, c.GROUP_GATEKEEPER)
@@ -131,7 +115,7 @@ async def test_a_crash_after_place_order_and_a_restart_places_nothing_twice(
     tag = order_tag(order.intent_id, 1)
 
     async with (
-        _kite_broker(settings, scene.redis_url) as kite,
+        kite_broker(settings, scene.redis_url) as kite,
         running_gatekeeper(
             settings,
             clock=clock,
@@ -180,7 +164,7 @@ async def test_a_lost_reply_is_looked_up_by_tag_and_adopted_not_sent_again(
 
     order = scene.order()
     async with (
-        _kite_broker(settings, scene.redis_url) as kite,
+        kite_broker(settings, scene.redis_url) as kite,
         running_gatekeeper(
             settings,
             clock=scene.clock,

@@ -3,8 +3,10 @@
 Starts `python -m services.simulator` as its own process (max speed, clock paused), logs in through
 the automation endpoints, connects ONE real WebSocket client (aiohttp) that subscribes to the
 indices and the nearest weekly options in the chosen mode, resumes the replay and counts every
-packet it reads (from the frame headers) for a fixed wall-clock window. Prints the figures and
-writes bench/results/simulator.json.
+packet it reads (from the frame headers) for a fixed wall-clock window. It also reads the
+simulator's CPU time (/proc) around the window: on a shared machine CPU microseconds per tick
+(`cpu_us_per_tick`) compare runs better than ticks per second. Prints the figures and writes
+bench/results/simulator.json.
 
     python bench/bench_simulator.py [--seconds 10] [--mode full] [--options 80]
 """
@@ -49,6 +51,12 @@ def start_simulator() -> tuple[subprocess.Popen[str], str, str]:
         process.kill()
         raise RuntimeError(f"the simulator did not start: {rest!r} {ws!r}")
     return process, rest, ws
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def access_token(rest: str) -> str:
@@ -96,7 +104,7 @@ def instrument_tokens(rest: str, token: str, options: int) -> list[int]:
 
 
 async def measure(
-    rest: str, ws_root: str, token: str, tokens: list[int], mode: str, seconds: float
+    rest: str, ws_root: str, token: str, tokens: list[int], mode: str, seconds: float, pid: int
 ) -> dict[str, float]:
     url = f"{ws_root}/?api_key={API_KEY}&access_token={token}"
     packets = frames = size = 0
@@ -111,6 +119,7 @@ async def measure(
                 break
         async with http.post(f"{rest}/_sim/clock", json={"action": "resume"}) as response:
             start_epoch = (await response.json())["data"]["epoch"]
+        cpu_before = cpu_seconds(pid)
         started = time.perf_counter()
         deadline = started + seconds
         last = started
@@ -126,6 +135,20 @@ async def measure(
             size += len(message.data)
             last = time.perf_counter()
         elapsed = last - started
+        # Pause, then count what was already produced (queued or in flight) as well: the CPU
+        # up to the pause pays for exactly the ticks sent until then.
+        async with http.post(f"{rest}/_sim/clock", json={"action": "pause"}) as response:
+            await response.read()
+        cpu = cpu_seconds(pid) - cpu_before
+        cpu_window = time.perf_counter() - started
+        produced = packets
+        while True:
+            try:
+                message = await ws.receive(timeout=0.3)
+            except TimeoutError:
+                break
+            if message.type == aiohttp.WSMsgType.BINARY and len(message.data) >= 2:
+                produced += struct.unpack_from(">H", message.data, 0)[0]
         async with http.get(f"{rest}/_sim/state") as response:
             end_epoch = (await response.json())["data"]["epoch"]
     simulated = end_epoch - start_epoch
@@ -135,6 +158,9 @@ async def measure(
         "bytes": size,
         "elapsed_s": elapsed,
         "simulated_s": simulated,
+        "cpu_s": cpu,
+        "packets_produced": produced,
+        "cpu_window_s": cpu_window,
     }
 
 
@@ -149,10 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         token = access_token(rest)
         tokens = instrument_tokens(rest, token, args.options)
-        result = asyncio.run(measure(rest, ws_root, token, tokens, args.mode, args.seconds))
+        result = asyncio.run(
+            measure(rest, ws_root, token, tokens, args.mode, args.seconds, process.pid)
+        )
         requests.post(f"{rest}/_sim/clock", json={"action": "seek", "to": "09:14:00"}, timeout=10)
         requests.post(f"{rest}/_sim/clock", json={"action": "pause"}, timeout=10)
-        indices = asyncio.run(measure(rest, ws_root, token, tokens[:2], args.mode, args.seconds))
+        indices = asyncio.run(
+            measure(rest, ws_root, token, tokens[:2], args.mode, args.seconds, process.pid)
+        )
         state = requests.get(f"{rest}/_sim/state", timeout=10).json()["data"]
     finally:
         process.terminate()
@@ -166,16 +196,29 @@ def main(argv: list[str] | None = None) -> int:
             "value": round(result["packets"] / max(result["frames"], 1), 1),
             "unit": "ticks",
         },
+        # The figure that matters on a shared machine: the simulator's CPU per tick delivered.
+        "cpu_us_per_tick": {
+            "value": round(result["cpu_s"] / max(result["packets_produced"], 1) * 1e6, 2),
+            "unit": "us/tick",
+        },
+        "cpu_share_of_a_core": {
+            "value": round(result["cpu_s"] / result["cpu_window_s"] * 100, 1),
+            "unit": "%",
+        },
         "ticks_per_s_indices_only": {
             "value": round(indices["packets"] / (indices["elapsed_s"] or 1e-9)),
             "unit": "ticks/s",
+        },
+        "cpu_us_per_tick_indices_only": {
+            "value": round(indices["cpu_s"] / max(indices["packets_produced"], 1) * 1e6, 2),
+            "unit": "us/tick",
         },
         "simulated_minutes_per_s": {
             "value": round(result["simulated_s"] / 60 / elapsed, 2),
             "unit": "min/s",
         },
     }
-    report = {
+    report: dict[str, Any] = {
         "name": "simulator",
         "figures": figures,
         "conditions": {

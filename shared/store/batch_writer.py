@@ -155,18 +155,32 @@ class BatchWriter:
         with self._flush_lock:
             with self._buffer_lock:
                 rows, self._buffer, self._oldest_at = self._buffer, [], None
-            if rows:
-                batch = SpooledBatch(new_batch_id(), self.table, self.columns, rows)
-                if self._spool.files():
-                    # older rows wait in the spool: these go behind them to keep the order
-                    self._to_spool(batch, "older batches are still spooled")
-                else:
-                    self._insert_or_spool(batch)
-            if self._spool.files() and replay_due(
-                self._last_replay_at, self._clock.now(), self.policy.replay_interval_s
-            ):
-                self._replay()
-            return len(rows)
+            return self._write_now(rows)
+
+    def write_batch(self, rows: Sequence[Row]) -> int:
+        """Write `rows` now as one batch of their own, past the buffer, exactly as `flush` writes
+        the buffered ones: durable on return, behind every spooled batch, retried, spooled.
+
+        For callers that batch themselves in another form (e.g. a block of columns that is a
+        Sequence of row tuples): the inserter receives `rows` as given, and the spool stores
+        them row by row (a replayed batch reaches the inserter as a list of tuples). Returns
+        their number."""
+        with self._flush_lock:
+            return self._write_now(rows)
+
+    def _write_now(self, rows: Sequence[Row]) -> int:
+        if rows:
+            batch = SpooledBatch(new_batch_id(), self.table, self.columns, rows)
+            if self._spool.files():
+                # older rows wait in the spool: these go behind them to keep the order
+                self._to_spool(batch, "older batches are still spooled")
+            else:
+                self._insert_or_spool(batch)
+        if self._spool.files() and replay_due(
+            self._last_replay_at, self._clock.now(), self.policy.replay_interval_s
+        ):
+            self._replay()
+        return len(rows)
 
     def replay(self) -> int:
         """Offer spooled batches to ClickHouse, oldest first, until one fails; returns the rows

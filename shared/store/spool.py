@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -42,7 +43,7 @@ class SpooledBatch:
     batch_id: str
     table: str
     columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
+    rows: Sequence[tuple[Any, ...]]  # a list, or any Sequence of row tuples (written row by row)
 
 
 class _SpoolFile(msgspec.Struct, frozen=True):

@@ -7,13 +7,14 @@ time. Derivative day highs, lows and volumes are running values that never go ba
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.simulator.instruments import Instrument, InstrumentUniverse, Underlying
-from services.simulator.pricing import PricingModel
+from services.simulator.pricing import DEPTH_PATTERNS, ExpiryTerms, PricingModel, mix_in
 from services.simulator.replay import DayReplay, UnderlyingState
-from services.simulator.ticker_packets import TickSnapshot
+from services.simulator.ticker_packets import TickSnapshot, WireTick, price_divisor, wire_values
 
 
 @dataclass(slots=True)
@@ -24,7 +25,26 @@ class _DerivedDay:
     high: float
     low: float
     volume: int
-    spot_extremes: tuple[float, float] = (0.0, 0.0)  # the underlying high/low last priced
+    spot_high: float = 0.0  # the underlying high/low last priced
+    spot_low: float = 0.0
+
+
+class _Derivative:
+    """What the hot path needs of one future or option, looked up once."""
+
+    __slots__ = ("book", "contract", "divisor", "fast_depth", "instrument", "quantity_hash")
+
+    def __init__(self, instrument: Instrument, underlying: Underlying, model: PricingModel) -> None:
+        self.instrument = instrument
+        self.contract = model.contract(instrument, underlying)
+        self.quantity_hash = model.last_quantity_hash(instrument)
+        self.book = model.depth_book(instrument)
+        self.divisor = price_divisor(instrument.instrument_token)
+        # Depth prices in whole paise are the last price's paise -/+ the offsets' paise exactly
+        # when the offsets lie on the paise grid (they are rounded to it); otherwise the floats.
+        self.fast_depth = self.divisor == 100 and all(
+            abs(offset * 100 - round(offset * 100)) < 1e-6 for offset in model.depth_offsets()
+        )
 
 
 class Market:
@@ -47,6 +67,13 @@ class Market:
         self.previous_close_epoch = previous_close_epoch
         self._session_seconds = sum(close - open_ for open_, close in self.sessions) or 1.0
         self._derived: dict[int, _DerivedDay] = {}
+        self._derivatives: dict[int, _Derivative] = {}
+        self._offsets_paise = tuple(round(offset * 100) for offset in model.depth_offsets())
+        # Every derivative of an underlying ticks at the same moment: what depends only on the
+        # moment (and the expiry) is worked out once for all of them.
+        self._moment = math.nan
+        self._moment_fraction = 0.0
+        self._moment_terms: dict[float, ExpiryTerms] = {}
 
     def is_open(self, epoch: float) -> bool:
         """Whether the exchange is in a trading session (regular or special) at `epoch`."""
@@ -85,62 +112,161 @@ class Market:
                 exchange_timestamp=stamp,
                 last_trade_time=stamp,
             )
-        return self._derived_snapshot(instrument, state, stamp)
+        derivative = self._derivative(instrument)
+        ltp, day, average, last_quantity = self._tick_derived(derivative, state, stamp)
+        return self._snapshot(instrument, ltp, day, average, last_quantity, stamp)
 
-    def _derived_snapshot(
-        self, instrument: Instrument, state: UnderlyingState, stamp: int
+    def _snapshot(
+        self,
+        instrument: Instrument,
+        ltp: float,
+        day: _DerivedDay,
+        average: float,
+        last_quantity: int,
+        stamp: int,
     ) -> TickSnapshot:
-        model = self.model
-        underlying = self.underlyings[instrument.underlying_token]
-        at = state.last_epoch
-        ltp = model.price(instrument, underlying, state.last_price, at)
-        weight = model.activity_weight(instrument, underlying, state.last_price, at)
-        volume = model.volume(instrument, weight, self.session_fraction(at))
-        day = self._derived.get(instrument.instrument_token)
-        if day is None:
-            open_ = model.price(instrument, underlying, state.open, state.open_epoch)
-            close = (
-                model.price(instrument, underlying, state.close, self.previous_close_epoch)
-                if state.close > 0
-                else 0.0
-            )
-            open_weight = model.activity_weight(instrument, underlying, state.open, at)
-            day = _DerivedDay(
-                open_, close, model.open_interest(instrument, open_weight), open_, open_, 0
-            )
-            self._derived[instrument.instrument_token] = day
-        if day.spot_extremes != (state.high, state.low):
-            # Re-price the day's extremes only when the underlying makes a new one: between
-            # those, time decay only lowers what the old extreme is worth (the running max keeps).
-            day.spot_extremes = (state.high, state.low)
-            # Calls and futures rise with the underlying, puts fall: their extremes swap.
-            rising = instrument.instrument_type != "PE"
-            spot_high, spot_low = (state.high, state.low) if rising else (state.low, state.high)
-            day.high = max(day.high, model.price(instrument, underlying, spot_high, at))
-            day.low = min(day.low, model.price(instrument, underlying, spot_low, at))
-        day.high = max(day.high, ltp)
-        day.low = min(day.low, ltp)
-        day.volume = max(day.volume, volume)
-        bids, asks = model.depth(instrument, ltp, stamp)
-        tick = model.tick_size
-        average = round(round((day.open + day.high + day.low + ltp) / 4 / tick) * tick, 2)
+        bids, asks = self.model.depth(instrument, ltp, stamp)
         return TickSnapshot(
             instrument.instrument_token,
             ltp,
-            last_quantity=model.last_quantity(instrument, stamp),
-            average_price=average,
-            volume=day.volume,
-            buy_quantity=8 * sum(b.quantity for b in bids),
-            sell_quantity=8 * sum(a.quantity for a in asks),
-            open=day.open,
-            high=day.high,
-            low=day.low,
-            close=day.close,
-            last_trade_time=stamp,
-            oi=day.open_interest,
-            oi_day_high=day.open_interest,
-            oi_day_low=day.open_interest,
-            exchange_timestamp=stamp,
-            bids=bids,
-            asks=asks,
+            last_quantity,
+            average,
+            day.volume,
+            8 * sum(b.quantity for b in bids),
+            8 * sum(a.quantity for a in asks),
+            day.open,
+            day.high,
+            day.low,
+            day.close,
+            stamp,
+            day.open_interest,
+            day.open_interest,
+            day.open_interest,
+            stamp,
+            bids,
+            asks,
         )
+
+    def wire_tick(self, instrument: Instrument) -> WireTick | None:
+        """`snapshot` as the integers of its full packet (`wire_tick(snapshot)`), built without
+        the snapshot: the replay's hot path. Moves the derived day values exactly as `snapshot`."""
+        state = self.replay.state(instrument.underlying_token)
+        if state is None:
+            return None
+        stamp = int(state.last_epoch)
+        token = instrument.instrument_token
+        derivative = self._derivatives.get(token)
+        if derivative is None:
+            if instrument.is_index:
+                div = price_divisor(token)
+                last, close = round(state.last_price * div), round(state.close * div)
+                high, low = round(state.high * div), round(state.low * div)
+                return [token, last, high, low, round(state.open * div), close, last - close, stamp]
+            derivative = self._derivative(instrument)
+        ltp, day, average, last_quantity = self._tick_derived(derivative, state, stamp)
+        div = derivative.divisor
+        ltp_units = round(ltp * div)
+        if not derivative.fast_depth or ltp_units <= self._offsets_paise[-1]:
+            # Some bid would be at or below zero (an empty level), or prices off the grid.
+            return wire_values(self._snapshot(instrument, ltp, day, average, last_quantity, stamp))
+        pattern = stamp % DEPTH_PATTERNS
+        book = derivative.book
+        oi = day.open_interest
+        values = [
+            token,
+            ltp_units,
+            last_quantity,
+            round(average * div),
+            day.volume,
+            8 * book.bid_quantity[pattern],
+            8 * book.ask_quantity[pattern],
+            round(day.open * div),
+            round(day.high * div),
+            round(day.low * div),
+            round(day.close * div),
+            stamp,
+            oi,
+            oi,
+            oi,
+            stamp,
+            *book.wire[pattern],
+        ]
+        values[17:31:3] = map(ltp_units.__sub__, self._offsets_paise)
+        values[32::3] = map(ltp_units.__add__, self._offsets_paise)
+        return values
+
+    def _derivative(self, instrument: Instrument) -> _Derivative:
+        derivative = self._derivatives.get(instrument.instrument_token)
+        if derivative is None:
+            underlying = self.underlyings[instrument.underlying_token]
+            derivative = _Derivative(instrument, underlying, self.model)
+            self._derivatives[instrument.instrument_token] = derivative
+        return derivative
+
+    def _terms(self, expiry_epoch: float, at: float) -> ExpiryTerms:
+        if at != self._moment:
+            self._moment = at
+            self._moment_fraction = self.session_fraction(at)
+            self._moment_terms.clear()
+        terms = self._moment_terms.get(expiry_epoch)
+        if terms is None:
+            terms = self._moment_terms[expiry_epoch] = self.model.expiry_terms(expiry_epoch, at)
+        return terms
+
+    def _tick_derived(
+        self, derivative: _Derivative, state: UnderlyingState, stamp: int
+    ) -> tuple[float, _DerivedDay, float, int]:
+        """The derivative's last price, its day (moved on), average price and last quantity."""
+        model = self.model
+        contract = derivative.contract
+        at = state.last_epoch
+        spot = state.last_price
+        terms = self._terms(contract.expiry_epoch, at)
+        ltp = model.contract_price(contract, spot, terms)
+        weight = model.contract_weight(contract, spot, terms)
+        volume = model.volume_lots(weight, self._moment_fraction) * contract.lot_size
+        token = derivative.instrument.instrument_token
+        day = self._derived.get(token)
+        if day is None:
+            open_ = model.contract_price(
+                contract, state.open, model.expiry_terms(contract.expiry_epoch, state.open_epoch)
+            )
+            close = (
+                model.contract_price(
+                    contract,
+                    state.close,
+                    model.expiry_terms(contract.expiry_epoch, self.previous_close_epoch),
+                )
+                if state.close > 0
+                else 0.0
+            )
+            open_weight = model.contract_weight(contract, state.open, terms)
+            day = _DerivedDay(
+                open_,
+                close,
+                model.open_interest(derivative.instrument, open_weight),
+                open_,
+                open_,
+                0,
+            )
+            self._derived[token] = day
+        if day.spot_high != state.high or day.spot_low != state.low:
+            # Re-price the day's extremes only when the underlying makes a new one: between
+            # those, time decay only lowers what the old extreme is worth (the running max keeps).
+            day.spot_high, day.spot_low = state.high, state.low
+            # Calls and futures rise with the underlying, puts fall: their extremes swap.
+            rising = contract.kind != "PE"
+            spot_high, spot_low = (state.high, state.low) if rising else (state.low, state.high)
+            day.high = max(day.high, model.contract_price(contract, spot_high, terms))
+            day.low = min(day.low, model.contract_price(contract, spot_low, terms))
+        # max/min keep the first of equal values: the same floats as max(day.high, ltp).
+        if ltp > day.high:
+            day.high = ltp
+        if ltp < day.low:
+            day.low = ltp
+        if volume > day.volume:
+            day.volume = volume
+        tick = model.tick_size
+        average = round(round((day.open + day.high + day.low + ltp) / 4 / tick) * tick, 2)
+        quantity = contract.lot_size * (1 + mix_in(derivative.quantity_hash, stamp) % 4)
+        return ltp, day, average, quantity

@@ -32,11 +32,47 @@ def mix(*values: int) -> int:
     """A cheap, stable 32-bit hash of integers (depth quantities, last quantities)."""
     h = 0x811C9DC5
     for v in values:
-        h = ((h ^ (v & _MASK)) * 0x01000193) & _MASK
-        h ^= h >> 15
-        h = (h * 0x2C1B3C6D) & _MASK
-        h ^= h >> 12
+        h = mix_in(h, v)
     return h
+
+
+def mix_in(h: int, value: int) -> int:
+    """One more integer into a `mix` hash: mix(a, b, c) == mix_in(mix(a, b), c)."""
+    h = ((h ^ (value & _MASK)) * 0x01000193) & _MASK
+    h ^= h >> 15
+    h = (h * 0x2C1B3C6D) & _MASK
+    return h ^ (h >> 12)
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """The facts of a future or option the model prices, looked up once per instrument."""
+
+    strike: float
+    volatility: float  # the underlying's
+    expiry_epoch: float  # -inf without an expiry (nothing left to carry)
+    kind: str  # FUT, CE or PE
+    is_option: bool
+    lot_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryTerms:
+    """What every contract of one expiry shares at one moment."""
+
+    years: float  # to expiry, never below 0
+    growth: float  # exp(carry x years): forward = spot x growth
+    weight_root: float  # sqrt(years), at least one day's worth: the activity fall-off's scale
+
+
+@dataclass(frozen=True, slots=True)
+class DepthBook:
+    """An instrument's depth patterns laid out for the ticker: per pattern, the quantity, a zero
+    price and the orders of 5 bids then 5 asks, and the summed bid and ask quantities."""
+
+    wire: tuple[tuple[int, ...], ...]
+    bid_quantity: tuple[int, ...]
+    ask_quantity: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +89,28 @@ class PricingModel:
     max_lots_per_level: int
     seed: int
     _patterns: dict[int, list[list[DepthEntry]]] = field(default_factory=dict, compare=False)
+    _books: dict[int, DepthBook] = field(default_factory=dict, compare=False)
+
+    # The replay prices many contracts of few expiries at each moment: `contract`,
+    # `expiry_terms`, `contract_price` and `contract_weight` let it share the per-expiry work;
+    # `price` and `activity_weight` are the same arithmetic for one instrument.
+
+    def contract(self, instrument: Instrument, underlying: Underlying) -> Contract:
+        expiry = -math.inf if instrument.expiry is None else _expiry_epoch(instrument.expiry)
+        return Contract(
+            instrument.strike,
+            underlying.volatility,
+            expiry,
+            instrument.instrument_type,
+            instrument.is_option,
+            instrument.lot_size,
+        )
+
+    def expiry_terms(self, expiry_epoch: float, epoch: float) -> ExpiryTerms:
+        years = max(expiry_epoch - epoch, 0.0) / SECONDS_PER_YEAR
+        return ExpiryTerms(
+            years, math.exp(self.carry_rate * years), math.sqrt(max(years, 1.0 / 365))
+        )
 
     def years_to_expiry(self, instrument: Instrument, epoch: float) -> float:
         if instrument.expiry is None:
@@ -63,43 +121,63 @@ class PricingModel:
         self, instrument: Instrument, underlying: Underlying, spot: float, epoch: float
     ) -> float:
         """The unrounded model price of a future or option for an underlying price at `epoch`."""
-        t = self.years_to_expiry(instrument, epoch)
-        forward = spot * math.exp(self.carry_rate * t)
-        if instrument.instrument_type == "FUT":
+        contract = self.contract(instrument, underlying)
+        return self.contract_value(contract, spot, self.expiry_terms(contract.expiry_epoch, epoch))
+
+    def contract_value(self, contract: Contract, spot: float, terms: ExpiryTerms) -> float:
+        """The unrounded price: the forward for a future, Black-76 on it for an option."""
+        forward = spot * terms.growth
+        if contract.kind == "FUT":
             return forward
-        kind: black76.OptionKind = "CE" if instrument.instrument_type == "CE" else "PE"
+        kind: black76.OptionKind = "CE" if contract.kind == "CE" else "PE"
         return black76.price(
-            forward, instrument.strike, t, underlying.volatility, self.risk_free_rate, kind
+            forward, contract.strike, terms.years, contract.volatility, self.risk_free_rate, kind
         )
 
     def price(
         self, instrument: Instrument, underlying: Underlying, spot: float, epoch: float
     ) -> float:
         """The model price on the tick grid; an option is never quoted below one tick."""
-        value = self.fair_value(instrument, underlying, spot, epoch)
-        ticks = max(round(value / self.tick_size), 1 if instrument.is_option else 0)
+        contract = self.contract(instrument, underlying)
+        return self.contract_price(contract, spot, self.expiry_terms(contract.expiry_epoch, epoch))
+
+    def contract_price(self, contract: Contract, spot: float, terms: ExpiryTerms) -> float:
+        """`price` with the contract and the expiry's terms already at hand."""
+        value = self.contract_value(contract, spot, terms)
+        ticks = max(round(value / self.tick_size), 1 if contract.is_option else 0)
         return round(ticks * self.tick_size, 2)
 
     def activity_weight(
         self, instrument: Instrument, underlying: Underlying, spot: float, epoch: float
     ) -> float:
         """1 at the money (and for futures), falling off with distance in standard deviations."""
-        if not instrument.is_option:
+        contract = self.contract(instrument, underlying)
+        return self.contract_weight(contract, spot, self.expiry_terms(contract.expiry_epoch, epoch))
+
+    def contract_weight(self, contract: Contract, spot: float, terms: ExpiryTerms) -> float:
+        """`activity_weight` with the contract and the expiry's terms already at hand."""
+        if not contract.is_option:
             return 1.0
-        t = max(self.years_to_expiry(instrument, epoch), 1.0 / 365)
-        distance = math.log(instrument.strike / spot) / (underlying.volatility * math.sqrt(t))
+        distance = math.log(contract.strike / spot) / (contract.volatility * terms.weight_root)
         return math.exp(-0.5 * distance * distance)
 
     def volume(self, instrument: Instrument, weight: float, session_fraction: float) -> int:
         """Cumulative day volume (contracts, a multiple of the lot) at a fraction of the session."""
-        lots = int(self.daily_volume_lots * weight * min(max(session_fraction, 0.0), 1.0))
-        return lots * instrument.lot_size
+        return self.volume_lots(weight, session_fraction) * instrument.lot_size
+
+    def volume_lots(self, weight: float, session_fraction: float) -> int:
+        return int(self.daily_volume_lots * weight * min(max(session_fraction, 0.0), 1.0))
 
     def open_interest(self, instrument: Instrument, weight: float) -> int:
         return int(self.open_interest_lots * weight) * instrument.lot_size
 
     def last_quantity(self, instrument: Instrument, second: int) -> int:
         return instrument.lot_size * (1 + mix(self.seed, instrument.instrument_token, second) % 4)
+
+    def last_quantity_hash(self, instrument: Instrument) -> int:
+        """The part of `last_quantity`'s hash fixed per instrument: lot x (1 + mix_in(it,
+        second) % 4) is the last quantity."""
+        return mix(self.seed, instrument.instrument_token)
 
     def depth(
         self, instrument: Instrument, last_price: float, second: int
@@ -109,16 +187,13 @@ class PricingModel:
         Quantities come from a per-instrument cycle of DEPTH_PATTERNS seeded patterns, indexed
         by the second: repeatable, and cheap on the hot path.
         """
-        tick = self.tick_size
         patterns = self._patterns.get(instrument.instrument_token)
         if patterns is None:
             patterns = self._depth_patterns(instrument)
         lots = patterns[second % DEPTH_PATTERNS]
-        spread, step = self.spread_ticks * tick, self.step_ticks * tick
         bids = []
         asks = []
-        for level in range(DEPTH_LEVELS):
-            offset = spread + level * step
+        for level, offset in enumerate(self.depth_offsets()):
             bid_price = round(last_price - offset, 2)
             bid, ask = lots[2 * level], lots[2 * level + 1]
             bids.append(
@@ -126,6 +201,31 @@ class PricingModel:
             )
             asks.append(DepthEntry(ask.quantity, round(last_price + offset, 2), ask.orders))
         return tuple(bids), tuple(asks)
+
+    def depth_offsets(self) -> tuple[float, ...]:
+        """How far each depth level is from the last price, nearest first (rupees)."""
+        tick = self.tick_size
+        spread, step = self.spread_ticks * tick, self.step_ticks * tick
+        return tuple(spread + level * step for level in range(DEPTH_LEVELS))
+
+    def depth_book(self, instrument: Instrument) -> DepthBook:
+        """The instrument's depth patterns as the ticker packs them (see `DepthBook`)."""
+        book = self._books.get(instrument.instrument_token)
+        if book is None:
+            patterns = self._patterns.get(instrument.instrument_token)
+            if patterns is None:
+                patterns = self._depth_patterns(instrument)
+            wire = []
+            for row in patterns:
+                levels = (*row[0::2], *row[1::2])  # the rows interleave bid, ask per level
+                wire.append(tuple(n for level in levels for n in (level.quantity, 0, level.orders)))
+            book = DepthBook(
+                tuple(wire),
+                tuple(sum(level.quantity for level in row[0::2]) for row in patterns),
+                tuple(sum(level.quantity for level in row[1::2]) for row in patterns),
+            )
+            self._books[instrument.instrument_token] = book
+        return book
 
     def _depth_patterns(self, instrument: Instrument) -> list[list[DepthEntry]]:
         token, lot = instrument.instrument_token, instrument.lot_size

@@ -20,7 +20,7 @@ from services.simulator.kite_json import postback_json
 from services.simulator.orders import Order
 from services.simulator.settings import SimulatorSettings
 from services.simulator.simulation import Simulation, build_simulation
-from services.simulator.ticker_packets import FrameEncoder, TickMode, TickSnapshot
+from services.simulator.ticker_packets import FrameEncoder, TickMode, WireTick
 from services.simulator.web.common import SERVER
 from services.simulator.web.control import control_routes
 from services.simulator.web.login import login_routes
@@ -155,10 +155,12 @@ class SimulatorServer:
         matched and encoded with the market as it was at that moment; returns how many."""
         sim = self.sim
         stalled = sim.faults.ticks_stalled(time.monotonic())
-        pending: dict[TickerConnection, list[tuple[TickSnapshot, TickMode]]] = {
+        pending: dict[TickerConnection, list[tuple[WireTick, TickMode]]] = {
             c: [] for c in self.connections
         }
         capacity = self._encoder.capacity_packets
+        by_token = sim.universe.by_token
+        wire_tick = sim.market.wire_tick
         played = 0
         while limit is None or played < limit:
             moments = sim.replay.advance_to(until, limit=1)
@@ -172,16 +174,18 @@ class SimulatorServer:
             self.broadcast_orders(sim.book.on_tick(ticked, moment.epoch))
             if stalled:
                 continue
-            cache: dict[int, TickSnapshot | None] = {}
+            # Each token's tick is worked out once per moment, whoever subscribed to it.
+            cache: dict[int, WireTick | None] = {}
             for connection, packets in pending.items():
                 groups = connection.tokens_by_underlying()
                 for underlying in ticked:
                     for token, mode in groups.get(underlying, ()):
-                        if token not in cache:
-                            cache[token] = sim.market.snapshot(sim.universe.by_token[token])
-                        snapshot = cache[token]
-                        if snapshot is not None:
-                            packets.append((snapshot, mode))
+                        if token in cache:
+                            values = cache[token]
+                        else:
+                            values = cache[token] = wire_tick(by_token[token])
+                        if values is not None:
+                            packets.append((values, mode))
                 if len(packets) >= capacity:
                     await self._flush(connection, packets, wait=wait)
         for connection, packets in pending.items():
@@ -189,11 +193,11 @@ class SimulatorServer:
         return played
 
     async def _flush(
-        self, connection: TickerConnection, packets: list[tuple[TickSnapshot, TickMode]], wait: bool
+        self, connection: TickerConnection, packets: list[tuple[WireTick, TickMode]], wait: bool
     ) -> None:
         capacity = self._encoder.capacity_packets
         while packets:
-            frame = self._encoder.encode(packets[:capacity])
+            frame = self._encoder.encode_wire(packets[:capacity])
             del packets[:capacity]
             if wait:
                 await connection.put(frame)

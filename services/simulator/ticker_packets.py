@@ -98,26 +98,48 @@ def packet_length(token: int, mode: TickMode) -> int:
     return QUOTE_LENGTH if mode == "quote" else FULL_LENGTH
 
 
-def pack_packet(buffer: bytearray, offset: int, tick: TickSnapshot, mode: TickMode) -> int:
-    """Write one packet at `offset`; returns its length."""
+WireTick = list[int]
+"""The integers of an instrument's full packet in wire order, prices already x divisor: 8 for an
+index (token, ltp, high, low, open, close, change, exchange_timestamp), 46 for anything else (the
+16 of the quote and its times, then quantity, price, orders of 5 bids and 5 asks). Every mode's
+packet is a prefix of it (ltp: the first 2), so one list serves every subscriber of a token."""
+
+INDEX_WIRE_VALUES, WIRE_VALUES = 8, 16 + 3 * 2 * DEPTH_LEVELS
+
+# (values in the wire tick, mode) -> (the packet's struct, how many of the values it packs)
+_PACKETS: dict[tuple[int, TickMode], tuple[struct.Struct, int]] = {
+    (INDEX_WIRE_VALUES, "ltp"): (_LTP, 2),
+    (INDEX_WIRE_VALUES, "quote"): (_INDEX_QUOTE, 7),
+    (INDEX_WIRE_VALUES, "full"): (_INDEX_FULL, INDEX_WIRE_VALUES),
+    (WIRE_VALUES, "ltp"): (_LTP, 2),
+    (WIRE_VALUES, "quote"): (_QUOTE, 11),
+    (WIRE_VALUES, "full"): (_FULL, WIRE_VALUES),
+}
+# The same with the frame's uint16 packet length in front: one struct call per packet.
+_FRAMED = {
+    key: (struct.Struct(">H" + packer.format[1:]), count)
+    for key, (packer, count) in _PACKETS.items()
+}
+
+
+def wire_depth(bids: Sequence[DepthEntry], asks: Sequence[DepthEntry], divisor: int) -> list[int]:
+    """Quantity, price x divisor, orders of each bid, then of each ask."""
+    depth: list[int] = []
+    for entry in (*bids, *asks):
+        depth += (entry.quantity, round(entry.price * divisor), entry.orders)
+    return depth
+
+
+def wire_values(tick: TickSnapshot) -> WireTick:
+    """The snapshot as the integers of its full packet (see `WireTick`)."""
     token = tick.instrument_token
     div = price_divisor(token)
     ltp = round(tick.last_price * div)
-    if mode == "ltp":
-        _LTP.pack_into(buffer, offset, token, ltp)
-        return LTP_LENGTH
     high, low = round(tick.high * div), round(tick.low * div)
     open_, close = round(tick.open * div), round(tick.close * div)
     if is_index(token):
-        change = ltp - close
-        if mode == "quote":
-            _INDEX_QUOTE.pack_into(buffer, offset, token, ltp, high, low, open_, close, change)
-            return INDEX_QUOTE_LENGTH
-        _INDEX_FULL.pack_into(
-            buffer, offset, token, ltp, high, low, open_, close, change, tick.exchange_timestamp
-        )
-        return INDEX_FULL_LENGTH
-    head = (
+        return [token, ltp, high, low, open_, close, ltp - close, tick.exchange_timestamp]
+    return [
         token,
         ltp,
         tick.last_quantity,
@@ -129,25 +151,21 @@ def pack_packet(buffer: bytearray, offset: int, tick: TickSnapshot, mode: TickMo
         high,
         low,
         close,
-    )
-    if mode == "quote":
-        _QUOTE.pack_into(buffer, offset, *head)
-        return QUOTE_LENGTH
-    depth: list[int] = []
-    for entry in (*tick.bids, *tick.asks):
-        depth += (entry.quantity, round(entry.price * div), entry.orders)
-    _FULL.pack_into(
-        buffer,
-        offset,
-        *head,
         tick.last_trade_time,
         tick.oi,
         tick.oi_day_high,
         tick.oi_day_low,
         tick.exchange_timestamp,
-        *depth,
-    )
-    return FULL_LENGTH
+        *wire_depth(tick.bids, tick.asks, div),
+    ]
+
+
+def pack_packet(buffer: bytearray, offset: int, tick: TickSnapshot, mode: TickMode) -> int:
+    """Write one packet at `offset`; returns its length."""
+    values = wire_values(tick)
+    packer, count = _PACKETS[len(values), mode]
+    packer.pack_into(buffer, offset, *values[:count])
+    return packer.size
 
 
 def encode_packet(tick: TickSnapshot, mode: TickMode) -> bytes:
@@ -168,13 +186,21 @@ class FrameEncoder:
 
     def encode(self, ticks: Sequence[tuple[TickSnapshot, TickMode]]) -> bytes:
         """A frame holding every (tick, mode) in order; at most `capacity_packets` of them."""
+        return self.encode_wire([(wire_values(tick), mode) for tick, mode in ticks])
+
+    def encode_wire(self, ticks: Sequence[tuple[WireTick, TickMode]]) -> bytes:
+        """The frame of (wire tick, mode) pairs: the replay's hot path (no snapshots built)."""
         if len(ticks) > self.capacity_packets:
             raise ValueError(f"{len(ticks)} packets exceed the frame capacity")
         buffer = self._buffer
         _U16.pack_into(buffer, 0, len(ticks))
         offset = 2
-        for tick, mode in ticks:
-            length = pack_packet(buffer, offset + 2, tick, mode)
-            _U16.pack_into(buffer, offset, length)
-            offset += 2 + length
-        return bytes(buffer[:offset])
+        framed = _FRAMED
+        for values, mode in ticks:
+            packer, count = framed[len(values), mode]
+            if count == len(values):
+                packer.pack_into(buffer, offset, packer.size - 2, *values)
+            else:
+                packer.pack_into(buffer, offset, packer.size - 2, *values[:count])
+            offset += packer.size
+        return bytes(memoryview(buffer)[:offset])

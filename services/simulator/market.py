@@ -7,6 +7,7 @@ time. Derivative day highs, lows and volumes are running values that never go ba
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,17 @@ from dataclasses import dataclass
 from services.simulator.instruments import Instrument, InstrumentUniverse, Underlying
 from services.simulator.pricing import DEPTH_PATTERNS, ExpiryTerms, PricingModel, mix_in
 from services.simulator.replay import DayReplay, UnderlyingState
-from services.simulator.ticker_packets import TickSnapshot, WireTick, price_divisor, wire_values
+from services.simulator.ticker_packets import (
+    DEPTH_LEVELS,
+    TickSnapshot,
+    WireTick,
+    price_divisor,
+    wire_values,
+)
+
+assert DEPTH_LEVELS == 5, "Market.wire_tick fills in the 5 levels of Kite's full packet"
+# The wire values of the empty bid levels when only the first n are priced, by n.
+EMPTY_BID_LEVELS = tuple([0] * 3 * (DEPTH_LEVELS - n) for n in range(DEPTH_LEVELS + 1))
 
 
 @dataclass(slots=True)
@@ -42,8 +53,11 @@ class _Derivative:
         self.divisor = price_divisor(instrument.instrument_token)
         # Depth prices in whole paise are the last price's paise -/+ the offsets' paise exactly
         # when the offsets lie on the paise grid (they are rounded to it); otherwise the floats.
-        self.fast_depth = self.divisor == 100 and all(
-            abs(offset * 100 - round(offset * 100)) < 1e-6 for offset in model.depth_offsets()
+        offsets = model.depth_offsets()
+        self.fast_depth = (
+            self.divisor == 100
+            and all(abs(offset * 100 - round(offset * 100)) < 1e-6 for offset in offsets)
+            and list(offsets) == sorted(offsets)
         )
 
 
@@ -68,6 +82,7 @@ class Market:
         self._session_seconds = sum(close - open_ for open_, close in self.sessions) or 1.0
         self._derived: dict[int, _DerivedDay] = {}
         self._derivatives: dict[int, _Derivative] = {}
+        # Depth levels' distances from the last price in paise, nearest first.
         self._offsets_paise = tuple(round(offset * 100) for offset in model.depth_offsets())
         # Every derivative of an underlying ticks at the same moment: what depends only on the
         # moment (and the expiry) is worked out once for all of them.
@@ -166,8 +181,7 @@ class Market:
         ltp, day, average, last_quantity = self._tick_derived(derivative, state, stamp)
         div = derivative.divisor
         ltp_units = round(ltp * div)
-        if not derivative.fast_depth or ltp_units <= self._offsets_paise[-1]:
-            # Some bid would be at or below zero (an empty level), or prices off the grid.
+        if not derivative.fast_depth:
             return wire_values(self._snapshot(instrument, ltp, day, average, last_quantity, stamp))
         pattern = stamp % DEPTH_PATTERNS
         book = derivative.book
@@ -191,8 +205,25 @@ class Market:
             stamp,
             *book.wire[pattern],
         ]
-        values[17:31:3] = map(ltp_units.__sub__, self._offsets_paise)
-        values[32::3] = map(ltp_units.__add__, self._offsets_paise)
+        # Prices of the 5 bids at 17, 20, .., 29 and of the 5 asks at 32, 35, .., 44 (one store
+        # each is the cheapest way CPython has to fill them in).
+        offsets = self._offsets_paise
+        o0, o1, o2, o3, o4 = offsets
+        values[17] = ltp_units - o0
+        values[20] = ltp_units - o1
+        values[23] = ltp_units - o2
+        values[26] = ltp_units - o3
+        values[29] = ltp_units - o4
+        values[32] = ltp_units + o0
+        values[35] = ltp_units + o1
+        values[38] = ltp_units + o2
+        values[41] = ltp_units + o3
+        values[44] = ltp_units + o4
+        if ltp_units <= o4:
+            # Bids at or below zero are empty levels (all 0), left out of the total bid quantity.
+            priced = bisect.bisect_left(offsets, ltp_units)
+            values[16 + 3 * priced : 31] = EMPTY_BID_LEVELS[priced]
+            values[5] = 8 * sum(values[16 : 16 + 3 * priced : 3])
         return values
 
     def _derivative(self, instrument: Instrument) -> _Derivative:

@@ -10,14 +10,17 @@ What is measured (stated in the results' conditions):
   Twisted/autobahn receive cost is not included (see --simulator for a sanity run through it).
 - PATH: the Producer's real publishing adapter (TickPublisher): parse (TickParser), append in
   scripted batches to the partitioned ticks stream (the bus's entries, MAXLEN bounded), and hand
-  every tick to the ClickHouse writer (the shared BatchWriter into `ticks`), by default in a
-  worker process fed with the raw frames (--clickhouse-writer thread: in-process).
+  the raw frames to the ClickHouse worker process, which decodes them into numpy columns and
+  inserts them as columns through the shared BatchWriter into `ticks` (--clickhouse-writer
+  thread: rows built from the Ticks and inserted in-process).
 - SERVERS: a real Redis (valkey) and a real ClickHouse 26.x started here with shared.localservers.
 - CPU: process CPU time (user+sys) of this process minus the feeder thread's own CPU time, per
-  1,000 published ticks, plus (process writer) the worker process's CPU time; the servers' CPU
-  is reported separately.
+  1,000 published ticks, plus (process writer) the worker process's CPU time; the Redis and
+  ClickHouse servers' CPU over the same window (from /proc), per 1,000 ticks, and the total of
+  the four: what the whole path costs the machine's cores.
 
     python bench/bench_producer.py [--seconds 30] [--instruments 9000] [--no-clickhouse]
+                                   [--clickhouse-batch-rows 10000]
     python bench/bench_producer.py --seconds 600        # the 10-minute target run
 """
 
@@ -159,7 +162,10 @@ def process_cpu_s(pid: int | None = None) -> float:
 
 
 async def measure(
-    args: argparse.Namespace, redis_url: str, clickhouse: ClickHouseTarget | None
+    args: argparse.Namespace,
+    redis_url: str,
+    clickhouse: ClickHouseTarget | None,
+    server_pids: dict[str, int],
 ) -> dict[str, Any]:
     settings = ProducerSettings(
         redis_url=redis_url, tick_partitions=args.partitions, publish_batch=args.publish_batch,
@@ -191,9 +197,11 @@ async def measure(
     await asyncio.sleep(args.warmup)
     t0, p0, cpu0 = time.monotonic(), publisher.published, process_cpu_s()
     feed_cpu0, worker_cpu0 = feeder.cpu_s, worker_cpu_s(sink)
+    servers0 = {name: process_cpu_s(pid) for name, pid in server_pids.items()}
     await asyncio.sleep(args.seconds)
     t1, p1, cpu1 = time.monotonic(), publisher.published, process_cpu_s()
     worker_cpu = worker_cpu_s(sink) - worker_cpu0
+    servers = {name: process_cpu_s(pid) - servers0[name] for name, pid in server_pids.items()}
     feeder.stop_flag.set()
     feeder.join()
     stop.set()
@@ -209,6 +217,10 @@ async def measure(
     # The feeder's CPU is the stand-in for the reactor thread's receive cost: excluded.
     feeder_share = feeder.cpu_s * (elapsed / (elapsed + args.warmup))
     producer_cpu = (cpu1 - cpu0) - max(0.0, feeder_share - feed_cpu0)
+
+    def per_1k(cpu_s: float) -> float | None:
+        return cpu_s * 1000 / (ticks / 1000) if ticks else None
+
     return {
         "ticks": ticks,
         "elapsed_s": elapsed,
@@ -216,6 +228,7 @@ async def measure(
         "cpu_ms_per_1k": (producer_cpu + worker_cpu) * 1000 / (ticks / 1000) if ticks else None,
         "main_cpu_ms_per_1k": producer_cpu * 1000 / (ticks / 1000) if ticks else None,
         "worker_cpu_ms_per_1k": worker_cpu * 1000 / (ticks / 1000) if ticks else None,
+        "server_cpu_ms_per_1k": {name: per_1k(cpu) for name, cpu in servers.items()},
         "feeder_cpu_s": feeder.cpu_s,
         "max_buffer_frames": feeder.max_depth,
         "dropped_packets": buffer.dropped_packets,
@@ -352,6 +365,8 @@ def main() -> int:
     parser.add_argument("--drain", type=int, default=10_000)
     parser.add_argument("--maxlen", type=int, default=200_000)
     parser.add_argument("--no-clickhouse", action="store_true")
+    parser.add_argument("--clickhouse-batch-rows", type=int, default=None,
+                        help="rows per ClickHouse insert (default: the Producer's setting)")  # fmt: skip
     parser.add_argument("--clickhouse-writer", choices=["process", "thread"], default="process")
     parser.add_argument("--sim-seconds", type=float, default=10.0, help="0: skip the simulator run")
     parser.add_argument("--strikes", type=int, default=20, help="simulator run: strikes each side")
@@ -366,13 +381,20 @@ def main() -> int:
             if not args.no_clickhouse:
                 clickhouse = ClickHouseServer(Path(tmp) / "clickhouse").start()
             target = (
-                ClickHouseTarget(clickhouse, Path(tmp) / "spool", args.clickhouse_writer)
+                ClickHouseTarget(
+                    clickhouse,
+                    Path(tmp) / "spool",
+                    args.clickhouse_writer,
+                    args.clickhouse_batch_rows,
+                )
                 if clickhouse
                 else None
             )
             redis_cpu0 = process_cpu_s(redis_server.pid)
             ch_cpu0 = process_cpu_s(clickhouse.pid) if clickhouse else 0.0
-            result = asyncio.run(measure(args, redis_server.url, target))
+            pids = {"redis": redis_server.pid, "clickhouse": clickhouse.pid if clickhouse else None}
+            server_pids = {name: pid for name, pid in pids.items() if pid is not None}
+            result = asyncio.run(measure(args, redis_server.url, target, server_pids))
             redis_cpu = process_cpu_s(redis_server.pid) - redis_cpu0
             ch_cpu = (process_cpu_s(clickhouse.pid) - ch_cpu0) if clickhouse else 0.0
             rows = target.rows("encoder") if target else None
@@ -408,6 +430,12 @@ def main() -> int:
             "unit": "ms",
         },
     }
+    servers = result["server_cpu_ms_per_1k"]
+    for name, value in servers.items():
+        figures[f"{name}_server_cpu_ms_per_1k_ticks"] = {"value": round(value, 2), "unit": "ms"}
+    total = result["cpu_ms_per_1k"] + sum(servers.values())
+    figures["total_cpu_ms_per_1k_ticks"] = {"value": round(total, 2), "unit": "ms"}
+    figures["ticks_per_s_on_2_cores"] = {"value": round(2 * 1_000_000 / total), "unit": "ticks/s"}
     if sim is not None:
         figures["simulator_ticks_per_s"] = {"value": round(sim["ticks_per_s"]), "unit": "ticks/s"}
         figures["simulator_cpu_ms_per_1k_ticks"] = {
@@ -420,9 +448,13 @@ def main() -> int:
         "(ticks_per_s, cpu_ms_per_1k_ticks)",
         "path": "TickPublisher: TickParser -> scripted XADD batches to the partitioned ticks "
         "stream (approximate MAXLEN) -> ClickHouse `ticks` via the shared BatchWriter "
-        "(batches of 10,000 rows; --clickhouse-writer process: frames parsed again and inserted "
-        "by a worker process, thread: rows built and inserted in the Producer's process)"
+        f"(batches of {target.batch_rows if target else 0:,} rows; --clickhouse-writer process: "
+        "frames decoded into numpy columns and inserted as columns by a worker process, thread: "
+        "rows built from the Ticks and inserted in the Producer's process)"
         + (" (disabled)" if args.no_clickhouse else ""),
+        "total_cpu_ms_per_1k_ticks": "main process + ClickHouse worker + Redis server + "
+        "ClickHouse server, per 1,000 ticks over the measured window (the servers' merges and "
+        "background work included); ticks_per_s_on_2_cores = 2e6 / that total",
         "ticks_per_s_per_cpu_core": "1e6 / the CPU ms per 1,000 ticks of the busier of the "
         "Producer's two processes (main, ClickHouse worker): the rate with one free core each; "
         "the measured ticks_per_s is lower when other processes share the 2 cores",
@@ -464,8 +496,13 @@ def main() -> int:
 class ClickHouseTarget:
     """The bench's ClickHouse: settings for the Producer and the sinks started on it."""
 
-    def __init__(self, server: ClickHouseServer, spool_root: Path, writer: str) -> None:
+    def __init__(
+        self, server: ClickHouseServer, spool_root: Path, writer: str, batch_rows: int | None
+    ) -> None:
         self.writer = writer
+        self.batch_rows = (
+            batch_rows or ProducerSettings.model_fields["clickhouse_batch_rows"].default
+        )
         self.server = server
         self.spool_root = spool_root
         self.sinks: list[Any] = []
@@ -481,6 +518,7 @@ class ClickHouseTarget:
             "spool_dir": str(self.spool_root / name),
             "write_clickhouse": True,
             "clickhouse_writer": self.writer,
+            "clickhouse_batch_rows": self.batch_rows,
         }
 
     async def start_sink(self, settings: ProducerSettings) -> Any:

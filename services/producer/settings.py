@@ -116,7 +116,11 @@ class ProducerSettings(ServiceSettings):
     drain_max_ticks: int = Field(
         10_000, ge=1, description="ticks parsed per publish cycle (bounds one cycle's latency)"
     )
-    clickhouse_batch_rows: int = Field(10_000, ge=1, description="tick rows per ClickHouse insert")
+    clickhouse_batch_rows: int = Field(
+        50_000,
+        ge=1,
+        description="tick rows per ClickHouse insert (large: fewer parts for ClickHouse to merge)",
+    )
     clickhouse_flush_s: float = Field(1.0, gt=0, description="max seconds a tick row waits")
     write_clickhouse: bool = Field(True, description="also write every tick to ClickHouse `ticks`")
     clickhouse_writer: Literal["process", "thread"] = Field(

@@ -7,7 +7,8 @@ stream name: a shard of a partitioned stream ("ta:ticks:3") carries the model of
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from shared.messages import STREAM_MODELS, Message, MessageError, decode, encode
 
@@ -42,6 +43,30 @@ def entry_fields(stream: str, message: Message) -> dict[bytes, bytes]:
             f"stream {stream!r} carries {model.__name__}, not {type(message).__name__}"
         )
     return {MODEL_FIELD: model.__name__.encode(), DATA_FIELD: encode(message)}
+
+
+class BatchEntries(NamedTuple):
+    """The entries of many messages on one stream, split into what they share and what not:
+    entry i is `{**shared, payload_field: payloads[i]}`."""
+
+    shared: dict[bytes, bytes]
+    payload_field: bytes
+    payloads: list[bytes]
+
+
+def batch_entry_fields(stream: str, messages: Sequence[Message]) -> BatchEntries:
+    """The fields of the entries that carry `messages`, equal to `entry_fields` message by
+    message, for a caller that appends many entries in one call (the Producer's scripted
+    append); checks each message's model like `entry_fields` (MessageError)."""
+    model = model_for(stream)
+    for message in messages:
+        if type(message) is not model:
+            raise MessageError(
+                f"stream {stream!r} carries {model.__name__}, not {type(message).__name__}"
+            )
+    return BatchEntries(
+        {MODEL_FIELD: model.__name__.encode()}, DATA_FIELD, [encode(m) for m in messages]
+    )
 
 
 def decode_entry(stream: str, fields: Mapping[bytes, bytes] | None) -> Message:

@@ -54,6 +54,8 @@ FULL_PACKET = (SAMPLES / "ticker_full.packet.bin").read_bytes()
 QUOTE_PACKET = (SAMPLES / "ticker_quote.packet.bin").read_bytes()
 TRUNCATED = frame_of(FULL_PACKET, QUOTE_PACKET, FULL_PACKET)[:-10]
 UNKNOWN_LENGTH = frame_of(FULL_PACKET, b"\x00" * 10, FULL_PACKET, QUOTE_PACKET)
+# As long as two full packets, but an ltp packet and one of an unknown length.
+FULL_SIZED = frame_of(encode((snapshot(NSE_EQ, 10.0), "ltp"))[4:], b"\x01" * 360)
 
 ZERO_TIMES = encode(
     (snapshot(NFO_OPT, 10.0, exchange_timestamp=0, last_trade_time=0), "full"),
@@ -71,6 +73,7 @@ CASES: dict[str, list[tuple[bytes, int]]] = {
     "heartbeats and an empty frame": [(b"\x00", 1), (b"", 2), (b"\x00\x00", 3)],
     "a packet of unknown length amid full ones": [(UNKNOWN_LENGTH, RECEIVED_NS)],
     "a truncated frame": [(TRUNCATED, RECEIVED_NS)],
+    "the size of full packets without their lengths": [(FULL_SIZED, RECEIVED_NS)],
     "full, mixed and full frames with their own receipt times": [
         (FULL_ONLY, RECEIVED_NS),
         (MIXED, HALF_MICRO_NS),
@@ -102,6 +105,12 @@ def test_columns_of_a_batch_of_frames_equal_the_rows_built_per_packet(
     assert rows == expected
     assert types(rows) == types(expected)
     assert len(block) == len(expected)
+
+
+def test_a_frame_the_size_of_full_packets_is_still_read_by_its_lengths() -> None:
+    assert len(FULL_SIZED) == 2 + 2 * (184 + 2)
+    (row,) = FrameColumnParser(SYMBOLS).parse([(FULL_SIZED, RECEIVED_NS)])
+    assert row[:3] == (NSE_EQ, "NSE:INFY", 10.0) and row[-6:] == ([],) * 6
 
 
 def test_the_zero_times_became_the_receipt_time_and_no_last_trade() -> None:

@@ -163,7 +163,7 @@ class Market:
         )
 
     def wire_tick(self, instrument: Instrument) -> WireTick | None:
-        """`snapshot` as the integers of its full packet (`wire_tick(snapshot)`), built without
+        """`snapshot` as the integers of its full packet (`wire_values(snapshot)`), built without
         the snapshot: the replay's hot path. Moves the derived day values exactly as `snapshot`."""
         state = self.replay.state(instrument.underlying_token)
         if state is None:

@@ -81,10 +81,11 @@ def test_columns_of_different_lengths_are_refused() -> None:
         TickColumns(*arrays)
 
 
-def test_a_spooled_block_is_stored_and_read_back_as_its_rows() -> None:
+def test_a_spooled_block_is_stored_as_its_rows_byte_for_byte_and_read_back() -> None:
     block = TickColumns.from_rows(ROWS)
-    restored = decode_batch(encode_batch(SpooledBatch("0" * 32, "ticks", COLUMNS, block)))
-    assert restored.rows == ROWS
+    data = encode_batch(SpooledBatch("0" * 32, "ticks", COLUMNS, block))
+    assert data == encode_batch(SpooledBatch("0" * 32, "ticks", COLUMNS, ROWS))
+    assert decode_batch(data).rows == ROWS
 
 
 class Refusing:

@@ -3,6 +3,9 @@
 `Market.snapshot` gives any instrument's current tick (the same values the ticker sends and the
 quote endpoint shows); a derivative ticks whenever its underlying does, at the underlying's tick
 time. Derivative day highs, lows and volumes are running values that never go backwards.
+`Market.wire_tick` is the same tick as the integers of its packet, for the ticker's hot path: it
+builds no snapshot, prices each expiry's shared terms once per moment and fills the depth from
+per-instrument patterns in whole paise.
 """
 
 from __future__ import annotations
@@ -45,20 +48,15 @@ class _Derivative:
 
     __slots__ = ("book", "contract", "divisor", "fast_depth", "instrument", "quantity_hash")
 
-    def __init__(self, instrument: Instrument, underlying: Underlying, model: PricingModel) -> None:
+    def __init__(
+        self, instrument: Instrument, underlying: Underlying, model: PricingModel, paise_depth: bool
+    ) -> None:
         self.instrument = instrument
         self.contract = model.contract(instrument, underlying)
         self.quantity_hash = model.last_quantity_hash(instrument)
         self.book = model.depth_book(instrument)
         self.divisor = price_divisor(instrument.instrument_token)
-        # Depth prices in whole paise are the last price's paise -/+ the offsets' paise exactly
-        # when the offsets lie on the paise grid (they are rounded to it); otherwise the floats.
-        offsets = model.depth_offsets()
-        self.fast_depth = (
-            self.divisor == 100
-            and all(abs(offset * 100 - round(offset * 100)) < 1e-6 for offset in offsets)
-            and list(offsets) == sorted(offsets)
-        )
+        self.fast_depth = paise_depth and self.divisor == 100
 
 
 class Market:
@@ -82,8 +80,14 @@ class Market:
         self._session_seconds = sum(close - open_ for open_, close in self.sessions) or 1.0
         self._derived: dict[int, _DerivedDay] = {}
         self._derivatives: dict[int, _Derivative] = {}
-        # Depth levels' distances from the last price in paise, nearest first.
-        self._offsets_paise = tuple(round(offset * 100) for offset in model.depth_offsets())
+        # Depth levels' distances from the last price in paise, nearest first. Depth prices in
+        # paise are the last price's -/+ these exactly when the distances lie on the paise grid
+        # (the prices are rounded to it); otherwise wire ticks take the snapshot's floats.
+        offsets = model.depth_offsets()
+        self._offsets_paise = tuple(round(offset * 100) for offset in offsets)
+        self._paise_depth = list(offsets) == sorted(offsets) and all(
+            abs(offset * 100 - round(offset * 100)) < 1e-6 for offset in offsets
+        )
         # Every derivative of an underlying ticks at the same moment: what depends only on the
         # moment (and the expiry) is worked out once for all of them.
         self._moment = math.nan
@@ -230,7 +234,7 @@ class Market:
         derivative = self._derivatives.get(instrument.instrument_token)
         if derivative is None:
             underlying = self.underlyings[instrument.underlying_token]
-            derivative = _Derivative(instrument, underlying, self.model)
+            derivative = _Derivative(instrument, underlying, self.model, self._paise_depth)
             self._derivatives[instrument.instrument_token] = derivative
         return derivative
 

@@ -10,7 +10,8 @@ Frame: uint16 packet count, then for each packet a uint16 length and the packet.
   exchange_timestamp and 10 depth entries of 12 bytes (qty u32, price u32, orders u16, 2 pad
   bytes): 5 bids then 5 asks.
 Prices are integers: price x divisor (100, or 10^7 for CDS, 10^4 for BCD/NCO). Encoding writes
-into a preallocated buffer with precompiled structs: the hot path of the simulator.
+into a preallocated buffer with precompiled structs. The simulator's hot path hands the encoder
+`WireTick`s (the packet's integers, shared by every subscriber of a token) rather than snapshots.
 """
 
 from __future__ import annotations
@@ -132,6 +133,14 @@ def wire_depth(bids: Sequence[DepthEntry], asks: Sequence[DepthEntry], divisor: 
 
 def wire_values(tick: TickSnapshot) -> WireTick:
     """The snapshot as the integers of its full packet (see `WireTick`)."""
+    head = _wire_head(tick)
+    if len(head) == INDEX_WIRE_VALUES:
+        return head
+    return head + wire_depth(tick.bids, tick.asks, price_divisor(tick.instrument_token))
+
+
+def _wire_head(tick: TickSnapshot) -> WireTick:
+    """`wire_values` without the depth (all an index's packet holds)."""
     token = tick.instrument_token
     div = price_divisor(token)
     ltp = round(tick.last_price * div)
@@ -156,14 +165,14 @@ def wire_values(tick: TickSnapshot) -> WireTick:
         tick.oi_day_high,
         tick.oi_day_low,
         tick.exchange_timestamp,
-        *wire_depth(tick.bids, tick.asks, div),
     ]
 
 
 def pack_packet(buffer: bytearray, offset: int, tick: TickSnapshot, mode: TickMode) -> int:
-    """Write one packet at `offset`; returns its length."""
-    values = wire_values(tick)
-    packer, count = _PACKETS[len(values), mode]
+    """Write one packet at `offset`; returns its length. Only a full packet reads the depth."""
+    values = wire_values(tick) if mode == "full" else _wire_head(tick)
+    kind = INDEX_WIRE_VALUES if is_index(tick.instrument_token) else WIRE_VALUES
+    packer, count = _PACKETS[kind, mode]
     packer.pack_into(buffer, offset, *values[:count])
     return packer.size
 
@@ -186,7 +195,16 @@ class FrameEncoder:
 
     def encode(self, ticks: Sequence[tuple[TickSnapshot, TickMode]]) -> bytes:
         """A frame holding every (tick, mode) in order; at most `capacity_packets` of them."""
-        return self.encode_wire([(wire_values(tick), mode) for tick, mode in ticks])
+        if len(ticks) > self.capacity_packets:
+            raise ValueError(f"{len(ticks)} packets exceed the frame capacity")
+        buffer = self._buffer
+        _U16.pack_into(buffer, 0, len(ticks))
+        offset = 2
+        for tick, mode in ticks:
+            length = pack_packet(buffer, offset + 2, tick, mode)
+            _U16.pack_into(buffer, offset, length)
+            offset += 2 + length
+        return bytes(memoryview(buffer)[:offset])
 
     def encode_wire(self, ticks: Sequence[tuple[WireTick, TickMode]]) -> bytes:
         """The frame of (wire tick, mode) pairs: the replay's hot path (no snapshots built)."""

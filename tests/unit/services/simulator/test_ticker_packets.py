@@ -19,6 +19,7 @@ from services.simulator.ticker_packets import (
     encode_packet,
     packet_length,
     price_divisor,
+    wire_values,
 )
 
 SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "marketdata" / "kite_samples"
@@ -183,3 +184,38 @@ def test_a_frame_carries_many_packets_of_mixed_modes_in_order() -> None:
 def test_a_frame_over_capacity_is_refused() -> None:
     with pytest.raises(ValueError):
         FrameEncoder(capacity_packets=2).encode([(TickSnapshot(256265, 1.0), "ltp")] * 3)
+    with pytest.raises(ValueError):
+        FrameEncoder(capacity_packets=2).encode_wire(
+            [(wire_values(TickSnapshot(256265, 1.0)), "ltp")] * 3
+        )
+
+
+FULL_OPTION = TickSnapshot(
+    8960514, 101.05, 50, 100.4, 1250, 800, 900, 99.0, 102.5, 98.65, 97.3, 1724125500,
+    2000, 2100, 1900, 1724125501,
+    tuple(DepthEntry(25 * (n + 1), round(101.0 - 0.05 * n, 2), n + 1) for n in range(5)),
+    tuple(DepthEntry(50 * (n + 1), round(101.1 + 0.05 * n, 2), n + 2) for n in range(5)),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["ltp", "quote", "full"])
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        pytest.param(FULL_OPTION, id="option"),
+        pytest.param(TickSnapshot(256265, 24650.4, close=24579.0, high=24700.1), id="index"),
+    ],
+)
+def test_a_frame_of_wire_ticks_is_the_frame_of_their_snapshots(
+    snapshot: TickSnapshot, mode: TickMode
+) -> None:
+    items: list[tuple[TickSnapshot, TickMode]] = [(snapshot, mode), (FULL_OPTION, "full")]
+    wired = FrameEncoder(4).encode_wire([(wire_values(tick), m) for tick, m in items])
+    assert wired == FrameEncoder(4).encode(items)
+    assert len(wire_values(snapshot)) == (8 if snapshot.instrument_token == 256265 else 46)
+
+
+@pytest.mark.parametrize("mode", ["ltp", "quote"])
+def test_ltp_and_quote_packets_never_read_the_depth(mode: TickMode) -> None:
+    no_depth = FULL_OPTION._replace(bids=(), asks=())
+    assert encode_packet(no_depth, mode) == encode_packet(FULL_OPTION, mode)

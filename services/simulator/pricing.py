@@ -88,7 +88,6 @@ class PricingModel:
     step_ticks: int
     max_lots_per_level: int
     seed: int
-    _patterns: dict[int, list[list[DepthEntry]]] = field(default_factory=dict, compare=False)
     _books: dict[int, DepthBook] = field(default_factory=dict, compare=False)
 
     # The replay prices many contracts of few expiries at each moment: `contract`,
@@ -187,19 +186,16 @@ class PricingModel:
         Quantities come from a per-instrument cycle of DEPTH_PATTERNS seeded patterns, indexed
         by the second: repeatable, and cheap on the hot path.
         """
-        patterns = self._patterns.get(instrument.instrument_token)
-        if patterns is None:
-            patterns = self._depth_patterns(instrument)
-        lots = patterns[second % DEPTH_PATTERNS]
+        row = self.depth_book(instrument).wire[second % DEPTH_PATTERNS]
         bids = []
         asks = []
         for level, offset in enumerate(self.depth_offsets()):
             bid_price = round(last_price - offset, 2)
-            bid, ask = lots[2 * level], lots[2 * level + 1]
+            bid, ask = 3 * level, 3 * (DEPTH_LEVELS + level)
             bids.append(
-                DepthEntry(bid.quantity, bid_price, bid.orders) if bid_price > 0 else EMPTY_LEVEL
+                DepthEntry(row[bid], bid_price, row[bid + 2]) if bid_price > 0 else EMPTY_LEVEL
             )
-            asks.append(DepthEntry(ask.quantity, round(last_price + offset, 2), ask.orders))
+            asks.append(DepthEntry(row[ask], round(last_price + offset, 2), row[ask + 2]))
         return tuple(bids), tuple(asks)
 
     def depth_offsets(self) -> tuple[float, ...]:
@@ -209,35 +205,35 @@ class PricingModel:
         return tuple(spread + level * step for level in range(DEPTH_LEVELS))
 
     def depth_book(self, instrument: Instrument) -> DepthBook:
-        """The instrument's depth patterns as the ticker packs them (see `DepthBook`)."""
+        """The instrument's DEPTH_PATTERNS seeded depth patterns (see `DepthBook`), built once."""
         book = self._books.get(instrument.instrument_token)
         if book is None:
-            patterns = self._patterns.get(instrument.instrument_token)
-            if patterns is None:
-                patterns = self._depth_patterns(instrument)
-            wire = []
-            for row in patterns:
-                levels = (*row[0::2], *row[1::2])  # the rows interleave bid, ask per level
-                wire.append(tuple(n for level in levels for n in (level.quantity, 0, level.orders)))
-            book = DepthBook(
-                tuple(wire),
-                tuple(sum(level.quantity for level in row[0::2]) for row in patterns),
-                tuple(sum(level.quantity for level in row[1::2]) for row in patterns),
-            )
-            self._books[instrument.instrument_token] = book
+            book = self._books[instrument.instrument_token] = self._depth_book(instrument)
         return book
 
-    def _depth_patterns(self, instrument: Instrument) -> list[list[DepthEntry]]:
+    def _depth_book(self, instrument: Instrument) -> DepthBook:
         token, lot = instrument.instrument_token, instrument.lot_size
-        patterns = []
+        wire: list[tuple[int, ...]] = []
+        bid_quantity: list[int] = []
+        ask_quantity: list[int] = []
+        of_token = mix(self.seed, token)
         for cycle in range(DEPTH_PATTERNS):
-            row = []
+            # Pattern levels alternate bid, ask: 2 x level is a bid, 2 x level + 1 its ask.
+            quantities: list[int] = []
+            orders: list[int] = []
+            of_cycle = mix_in(of_token, cycle)
             for level in range(2 * DEPTH_LEVELS):
-                lots = 1 + mix(self.seed, token, cycle, level) % self.max_lots_per_level
-                row.append(DepthEntry(lots * lot, 0.0, 1 + lots // 3))
-            patterns.append(row)
-        self._patterns[token] = patterns
-        return patterns
+                # mix(seed, token, cycle, level), its common prefix hashed once
+                lots = 1 + mix_in(of_cycle, level) % self.max_lots_per_level
+                quantities.append(lots * lot)
+                orders.append(1 + lots // 3)
+            row: list[int] = []
+            for level in (*range(0, 2 * DEPTH_LEVELS, 2), *range(1, 2 * DEPTH_LEVELS, 2)):
+                row += (quantities[level], 0, orders[level])
+            wire.append(tuple(row))
+            bid_quantity.append(sum(quantities[0::2]))
+            ask_quantity.append(sum(quantities[1::2]))
+        return DepthBook(tuple(wire), tuple(bid_quantity), tuple(ask_quantity))
 
 
 @functools.lru_cache(maxsize=256)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from services.consumer.buckets import SessionsOf, regular_sessions
-from services.consumer.builder_state import BuilderState
+from services.consumer.builder_state import BuilderState, encode_instrument_states
 from services.consumer.candles import CandleBuilder, CandleGap, RejectedTick
 from shared.messages import Candle, Tick, Timeframe
 
@@ -34,6 +34,7 @@ class CandleBook:
         self._grace_s = grace_s
         self._revision_window_s = revision_window_s
         self._builders: dict[int, tuple[CandleBuilder, ...]] = {}
+        self._with_records: set[CandleBuilder] = set()  # builders holding gaps or rejects
 
     def update(self, tick: Tick) -> list[Candle]:
         """Add a tick to its instrument's builders; returns the candles that closed or revised."""
@@ -47,6 +48,7 @@ class CandleBook:
                     sessions_of=self._sessions_of,
                     grace_s=self._grace_s,
                     revision_window_s=self._revision_window_s,
+                    with_records=self._with_records,
                 )
                 for timeframe in self.timeframes
             )
@@ -68,22 +70,45 @@ class CandleBook:
         return closed
 
     def take_gaps(self) -> list[CandleGap]:
-        """Gaps found by every builder since the last call."""
-        return [g for builders in self._builders.values() for b in builders for g in b.take_gaps()]
+        """Gaps found by every builder since the last call (in builder order; cheap when there
+        are none: only builders that recorded something are visited)."""
+        if not self._with_records:
+            return []
+        gaps = [g for b in self._recording() for g in b.take_gaps()]
+        self._forget_drained()
+        return gaps
 
     def take_rejects(self) -> list[RejectedTick]:
         """Rejected ticks of every builder since the last call."""
-        return [
-            r for builders in self._builders.values() for b in builders for r in b.take_rejects()
-        ]
+        if not self._with_records:
+            return []
+        rejects = [r for b in self._recording() for r in b.take_rejects()]
+        self._forget_drained()
+        return rejects
+
+    def _recording(self) -> list[CandleBuilder]:
+        order = {tf: n for n, tf in enumerate(self.timeframes)}
+        return sorted(self._with_records, key=lambda b: (b.instrument_token, order[b.timeframe]))
+
+    def _forget_drained(self) -> None:
+        # In place: the builders hold this very set.
+        for builder in [b for b in self._with_records if not b.has_records()]:
+            self._with_records.discard(builder)
 
     def drop(self, instrument_token: int) -> None:
         """Forget an instrument (unsubscribed, or its partition moved to another replica)."""
-        self._builders.pop(instrument_token, None)
+        for builder in self._builders.pop(instrument_token, ()):
+            self._with_records.discard(builder)
 
     def state_of(self, instrument_token: int) -> tuple[BuilderState, ...]:
         """The checkpoint state of one instrument's builders (empty before its first tick)."""
         return tuple(b.state() for b in self._builders.get(instrument_token, ()))
+
+    def encoded_state_of(self, instrument_token: int) -> bytes:
+        """`encode_instrument(state_of(token))`, reusing each builder's encoded closed buckets."""
+        return encode_instrument_states(
+            [b.encoded_state() for b in self._builders.get(instrument_token, ())]
+        )
 
     def restore(self, states: Iterable[BuilderState]) -> int:
         """Continue one instrument's builders from checkpointed states; a timeframe this book
@@ -105,6 +130,7 @@ class CandleBook:
                         sessions_of=self._sessions_of,
                         grace_s=self._grace_s,
                         revision_window_s=self._revision_window_s,
+                        with_records=self._with_records,
                     )
                 )
             else:
@@ -116,6 +142,7 @@ class CandleBook:
                         sessions_of=self._sessions_of,
                         grace_s=self._grace_s,
                         revision_window_s=self._revision_window_s,
+                        with_records=self._with_records,
                     )
                 )
         self._builders[first.instrument_token] = tuple(builders)

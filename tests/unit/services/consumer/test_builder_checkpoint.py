@@ -99,3 +99,34 @@ def test_a_checkpoint_of_another_version_is_refused() -> None:
     payload = msgspec.msgpack.encode([99, []])
     with pytest.raises(CheckpointError, match="version 99"):
         decode_instrument(payload)
+
+
+@pytest.mark.parametrize("cut", [0, 1, 40, 216, 217, 218, 219, 250, 300, 370])
+def test_a_book_s_encoded_state_is_the_bytes_of_its_state_at_any_tick(cut: int) -> None:
+    # The closed buckets' encoding is reused between checkpoints: it must follow every change
+    # (a close, a revision, a revived gap bucket, a restore) exactly.
+    book = CandleBook(["minute", "5minute", "60minute", "day"])
+    ticks = script()
+    for t in ticks[:cut]:
+        book.update(t)
+        assert book.encoded_state_of(7) == encode_instrument(book.state_of(7))
+    restored = CandleBook(["minute", "5minute", "60minute", "day"])
+    restored.restore(decode_instrument(book.encoded_state_of(7)))
+    for t in ticks[cut:]:
+        book.update(t)
+        restored.update(t)
+    book.on_time(DAY2 + timedelta(hours=8))
+    restored.on_time(DAY2 + timedelta(hours=8))
+    assert decode_instrument(restored.encoded_state_of(7)) == book.state_of(7)
+    assert restored.encoded_state_of(7) == encode_instrument(restored.state_of(7))
+
+
+def test_a_checkpoint_stores_instants_so_the_zone_of_a_datetime_changes_no_byte() -> None:
+    book = CandleBook(["minute"])
+    book.update(tick(DAY1, 100.0))
+    [state] = book.state_of(7)
+    assert state.open_bucket is not None
+    in_ist = state.open_bucket.__replace__(
+        start=state.open_bucket.start.astimezone(IST), end=state.open_bucket.end.astimezone(IST)
+    )
+    assert encode_instrument([state.__replace__(open_bucket=in_ist)]) == encode_instrument([state])

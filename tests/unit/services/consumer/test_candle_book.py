@@ -53,3 +53,20 @@ def test_a_book_collects_gaps_and_rejects_and_forgets_dropped_instruments() -> N
 def test_a_book_needs_a_timeframe() -> None:
     with pytest.raises(ValueError, match="at least one"):
         CandleBook([])
+
+
+def test_gaps_and_rejects_are_taken_once_in_instrument_and_timeframe_order() -> None:
+    book = CandleBook(["minute", "3minute"])
+    for token in (9, 2, 5):
+        book.update(tick(token, 0))
+    book.update(tick(9, 600))  # 9 and 2 skip buckets; 5 does not
+    book.update(tick(2, 600))
+    book.update(tick(9, -3600))  # outside the session: rejected by both timeframes
+    assert [(g.instrument_token, g.timeframe) for g in book.take_gaps()] == [
+        (2, "minute"), (2, "3minute"), (9, "minute"), (9, "3minute"),
+    ]  # fmt: skip
+    assert book.take_gaps() == []
+    assert [(r.tick.instrument_token, r.timeframe) for r in book.take_rejects()] == [
+        (9, "minute"), (9, "3minute"),
+    ]  # fmt: skip
+    assert book.take_rejects() == [] and book.take_gaps() == []

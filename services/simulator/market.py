@@ -239,6 +239,8 @@ class Market:
         return derivative
 
     def _terms(self, expiry_epoch: float, at: float) -> ExpiryTerms:
+        """The expiry's terms at `at`, once per moment; a new moment also refreshes the session
+        fraction (`_moment_fraction`)."""
         if at != self._moment:
             self._moment = at
             self._moment_fraction = self.session_fraction(at)

@@ -27,12 +27,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.consumer.adapters.commit import STORED_PREFIX, LeaseLost, RoundCommitter
+from services.consumer.adapters.commit import STORED_PREFIX, LeaseLost, PartitionCommitter
 from services.consumer.adapters.history_loader import HistoryLoader
 from services.consumer.adapters.leases import PartitionLeases, ReplicaRegistry, owner_value
 from services.consumer.adapters.metrics import ConsumerMetrics
 from services.consumer.adapters.partition import PartitionWorker, WorkerContext
 from services.consumer.adapters.store import ConsumerStore
+from services.consumer.adapters.tick_reader import TickReader
 from services.consumer.buckets import SessionsOf
 from services.consumer.ownership import plan_ownership
 from services.consumer.settings import ConsumerSettings
@@ -64,7 +65,6 @@ class ConsumerDeps:
 class _Owned:
     worker: PartitionWorker
     task: asyncio.Task[None]
-    stop: asyncio.Event
 
 
 class Consumer:
@@ -79,7 +79,7 @@ class Consumer:
         ttl_ms = round(settings.lease_ttl_s * 1000)
         self.leases = PartitionLeases(deps.redis, self.owner, ttl_ms)
         self.registry = ReplicaRegistry(deps.redis, self.replica, ttl_ms)
-        self.committer = RoundCommitter(
+        self.committer = PartitionCommitter(
             deps.redis, owner=self.owner, group=c.GROUP_CONSUMER, maxlen=settings.stream_maxlen,
             dead_letter_maxlen=deps.bus.dead_letter_maxlen,
             intent_ttl_ms=round(settings.intent_dedup_ttl_s * 1000), retry=deps.bus.retry,
@@ -99,6 +99,7 @@ class Consumer:
             [w.table for w in deps.store.writers],
         )
         self.owned: dict[int, _Owned] = {}
+        self.reader = TickReader(deps.redis, settings, self.owner)
         self.halt_reason: str | None = None
         self.starting = "starting"
         self.live_replicas = 1
@@ -136,6 +137,7 @@ class Consumer:
             asyncio.create_task(self._every(self.s.sample_interval_s, self._sample,
                                             loops_stop), name="consumer-sampler"),
         ]  # fmt: skip
+        reader = asyncio.create_task(self.reader.run(loops_stop), name="consumer-reader")
         flusher = asyncio.create_task(
             self._every(self.s.clickhouse_flush_s, self._flush, loops_stop), name="consumer-flush"
         )
@@ -148,7 +150,7 @@ class Consumer:
         finally:
             logger.info("Consumer replica %s stopping", self.replica)
             loops_stop.set()
-            await asyncio.gather(*loops, flusher, return_exceptions=True)
+            await asyncio.gather(*loops, reader, flusher, return_exceptions=True)
             # Last rounds committed, then their rows flushed and marked, then the leases go.
             last = {p: o.worker for p, o in self.owned.items()}
             for partition in sorted(last):
@@ -212,16 +214,15 @@ class Consumer:
             logger.exception("take-over of partition %s failed; releasing it", partition)
             await self.leases.release(partition)
             return
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop), name=f"consumer-partition-{partition}")
-        self.owned[partition] = _Owned(worker, task, stop)
+        task = asyncio.create_task(worker.run(self.reader), name=f"consumer-partition-{partition}")
+        self.owned[partition] = _Owned(worker, task)
 
     async def _drop(self, partition: int, *, graceful: bool, release: bool, why: str) -> None:
         owned = self.owned.pop(partition, None)
         if owned is None:
             return
         logger.info("dropping tick partition %s: %s", partition, why)
-        owned.stop.set()
+        owned.worker.request_stop()  # graceful: its uncommitted work is committed first
         if not graceful:
             owned.task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -236,13 +237,14 @@ class Consumer:
 
     async def _timer_round(self) -> None:
         for partition, owned in list(self.owned.items()):
-            if owned.stop.is_set() or partition not in self.owned:
+            if owned.worker.stopping or partition not in self.owned:
                 continue
             try:
                 await owned.worker.on_timer()
-            except LeaseLost as exc:
+            except LeaseLost as exc:  # the worker has failed: the ownership round drops it
                 logger.error("%s", exc)
-                owned.stop.set()
+            except Exception:
+                logger.exception("timer sweep of tick partition %s failed", partition)
         signals = self.engine.flush()
         if signals and self.owned:
             await next(iter(self.owned.values())).worker.commit_signals(signals)

@@ -115,7 +115,16 @@ class ConsumerSettings(ServiceSettings):
         100_000, ge=100, description="approximate MAXLEN of the candles, signals, intents streams"
     )
     read_count: int = Field(
-        500, ge=1, le=2000, description="tick entries read and committed per round"
+        500, ge=1, le=2000, description="tick entries read per partition in one read"
+    )
+    commit_interval_ms: int = Field(
+        100,
+        ge=1,
+        description="candles, signals, checkpoint and acks are committed this often, ms "
+        "(intents go out at once)",
+    )
+    commit_max_entries: int = Field(
+        2000, ge=1, description="commit sooner once this many tick entries are uncommitted"
     )
     read_block_ms: int = Field(200, ge=1, description="how long one read waits for ticks, ms")
     lease_ttl_s: float = Field(

@@ -106,6 +106,8 @@ async def test_real_ticks_become_the_backtester_s_candles_and_one_intent_per_sig
         assert [i.intent_id for i in intents] == [s.signal_id for s in signals]
         assert {i.side for i in intents} == {"BUY", "SELL"}
         await eventually(lambda: count_rows(rc.clickhouse, "order_intents") == len(signals), 10)
+        # Rows follow their commits (every commit_interval_ms) and the flusher: eventually.
+        await eventually(lambda: len(stored_candles(rc.clickhouse)) == len(candles), 10)
         assert stored_candles(rc.clickhouse) == sorted(
             (x.symbol, x.timeframe, x.start, x.open, x.high, x.low, x.close, x.volume, 0)
             for x in candles
@@ -254,6 +256,7 @@ async def test_a_restart_continues_from_the_checkpoint_and_a_lost_checkpoint_nev
         assert third.metric("tradealgo_consumer_intents_not_published_total",
                             {"reason": "duplicate"}) == len(signals)  # fmt: skip
         await eventually(lambda: count_rows(third.clickhouse, "order_intents") == len(signals), 10)
+        await eventually(lambda: len(stored_candles(third.clickhouse)) >= len(candles), 10)
         assert len(stored_candles(third.clickhouse)) == len(candles)
 
 

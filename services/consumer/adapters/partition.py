@@ -1,17 +1,23 @@
-"""One owned tick partition: ticks -> candles -> strategies -> intents, committed round by round.
+"""One owned tick partition: ticks -> candles -> strategies -> intents, committed every so often.
 
-A round is a batch of entries read with XREADGROUP (or a timer sweep): the pure core turns its
-ticks into candles, gaps and rejects, the strategies into signals and intents, and ONE commit
-(adapters/commit.py) publishes all of it, checkpoints the builders and acks the entries. ClickHouse
-rows are added after the commit. What a take-over does (`start`):
-1. the checkpoint (builder states after the last committed entry) is restored;
-2. rows the previous owner committed but may not have flushed to ClickHouse are re-added from the
-   streams (from the `_stored:` marks on; ReplacingMergeTree makes a second copy harmless);
-3. the group's pending entries (those the previous owner read but never committed) are claimed
-   (XAUTOCLAIM) and handled first, in order, then new entries.
-Strategies of an instrument are warmed from history on its first tick here (history_loader.py),
-before its candles reach them. Gaps of a strategy instrument are backfilled from the historical
-API inside the round, so the strategies still see candles in order.
+The replica's TickReader (adapters/tick_reader.py) reads every owned partition with one
+XREADGROUP and hands each worker its entries in two passes: first the ticks of strategy
+instruments (when a candle a strategy runs on closes, the strategies decide and the intents go
+out at once, `publish_intents` in adapters/commit.py), then, once every partition has done that,
+the other ticks. Instruments are independent, so this order builds the same candles as the entry
+order. Everything but the intents (candles, signals, dead letters, the checkpoint of every
+touched instrument, the acks) is coalesced and committed every `commit_interval_ms` (sooner once
+`commit_max_entries` entries wait; on a timer sweep; before a graceful stop), each commit a task
+so reading goes on while Redis applies it; commits are applied in order and ClickHouse rows follow
+each one. A crash between two commits leaves the entries since the first one pending and the
+checkpoint at it: the successor handles them again and publishes the same candles and signals
+once, and no intent twice (NX keys).
+A take-over (`start`, adapters/takeover.py) restores the checkpoint and the unflushed rows and
+claims the group's pending entries, which `run` handles first with its own reads before the
+partition joins the shared reader. Strategies of an instrument are warmed from history on its
+first tick here (history_loader.py), before its candles reach them. Gaps of a strategy
+instrument are backfilled from the historical API before its next decision, so the strategies
+still see candles in order.
 """
 
 from __future__ import annotations
@@ -19,31 +25,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from redis.exceptions import ResponseError
+from prometheus_client import Counter
 
 from services.consumer.adapters.commit import (
-    ENTRY_FIELD,
-    STORED_PREFIX,
     Committed,
+    LeaseLost,
+    PartitionCommitter,
     Published,
-    Round,
-    RoundCommitter,
+    Uncommitted,
 )
 from services.consumer.adapters.history_loader import HistoryLoader
 from services.consumer.adapters.metrics import ConsumerMetrics
 from services.consumer.adapters.store import ConsumerStore
+from services.consumer.adapters.takeover import claim_pending, read_checkpoint, restore_rows
 from services.consumer.buckets import SessionsOf, bucket_of
-from services.consumer.builder_state import (
-    BuilderState,
-    CheckpointError,
-    decode_instrument,
-    encode_instrument,
-)
 from services.consumer.candle_book import CandleBook
 from services.consumer.candles import CandleBuilder, CandleGap, RejectedTick
 from services.consumer.feed_clock import FeedClock
@@ -59,7 +59,7 @@ from shared.messages import Candle, MessageError, OrderIntent, Signal, Tick, Tim
 
 logger = logging.getLogger(__name__)
 
-ROWS_STREAMS = (c.CANDLES, c.SIGNALS, c.INTENTS)
+Entries = list[tuple[str, dict[bytes, bytes] | None]]
 
 
 @dataclass
@@ -68,7 +68,7 @@ class WorkerContext:
 
     settings: ConsumerSettings
     redis: Any  # redis.asyncio.Redis, bytes replies
-    committer: RoundCommitter
+    committer: PartitionCommitter
     store: ConsumerStore
     engine: StrategyEngine
     history: HistoryLoader | None
@@ -82,8 +82,9 @@ class WorkerContext:
 
 @dataclass
 class PartitionStats:
-    rounds: int = 0
-    ticks: int = 0  # ticks of committed rounds
+    rounds: int = 0  # batches handled
+    commits: int = 0
+    ticks: int = 0  # ticks built into candles, counted once committed
     candles: int = 0
     restored_instruments: int = 0
     restored_rows: int = 0
@@ -97,8 +98,12 @@ def entry_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+class PartitionFailed(RuntimeError):
+    """A step of the partition failed before: the worker commits nothing more."""
+
+
 class PartitionWorker:
-    """Reads, builds and commits one tick partition while this replica holds its lease."""
+    """Builds and commits one tick partition while this replica holds its lease."""
 
     def __init__(self, partition: int, ctx: WorkerContext) -> None:
         s = ctx.settings
@@ -110,58 +115,48 @@ class PartitionWorker:
             revision_window_s=s.candle_revision_window_s,
         )  # fmt: skip
         self.feed_clock = FeedClock()
-        self.lock = asyncio.Lock()  # a round and a timer sweep never interleave
+        self.lock = asyncio.Lock()  # a round, a timer sweep and a commit snapshot never interleave
         self.stats = PartitionStats()
         self.committed_entry = ""  # the checkpoint's entry: anything at or before it is done
         self.last_ids: dict[str, str] = {}  # newest entry per output stream, for `_stored:`
+        self.uncommitted = Uncommitted()  # handled since the last commit
+        self.failure: BaseException | None = None  # once set, nothing more is committed
+        self._ended = asyncio.Event()  # stop requested, or failed
         self._strategy_symbols = ctx.engine.symbols()
         self._lookbacks = ctx.engine.lookbacks()
-        self._misrouted: set[int] = set()
+        self._routed: set[int] = set()  # instruments whose partition was checked
+        self._closed_counters: dict[tuple[str, str], Counter] = {}
+        self._queued: list[OrderIntent] = []  # decided, to be sent at the end of the pass
+        self._publishing: list[asyncio.Task[None]] = []  # intents on their way out
+        self._last_publish: dict[int, asyncio.Task[None]] = {}  # per instrument, in order
+        self._committing: asyncio.Task[None] | None = None  # the newest commit
+        # Entries at or before the restored checkpoint's are done (claimed ones may be).
+        self._skip_until: tuple[int, int] | None = None
 
     # -- take-over ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Restore the checkpoint and the unflushed rows, and claim the pending entries."""
         ctx = self.ctx
-        raw: dict[bytes, bytes] = await ctx.redis.hgetall(
-            c.CONSUMER_CHECKPOINT_KEY.format(p=self.partition)
-        )
-        restored: dict[bytes, tuple[BuilderState, ...]] = {}
-        for key, value in raw.items():
-            if key.startswith(b"_"):
-                continue
-            try:
-                restored[key] = decode_instrument(value)
-            except CheckpointError as exc:
-                logger.error("partition %s: instrument %s not restored: %s", self.partition,
-                             key.decode(), exc)  # fmt: skip
-        stale = idle_instruments(restored, timedelta(days=ctx.settings.checkpoint_keep_days))
-        if stale:
-            await ctx.redis.hdel(c.CONSUMER_CHECKPOINT_KEY.format(p=self.partition), *stale)
-            logger.info("partition %s: %s instruments idle for over %s days dropped from the "
-                        "checkpoint", self.partition, len(stale),
-                        ctx.settings.checkpoint_keep_days)  # fmt: skip
+        keep = timedelta(days=ctx.settings.checkpoint_keep_days)
+        checkpoint = await read_checkpoint(ctx.redis, self.partition, keep)
         symbols: set[str] = set()
-        for key, states in restored.items():
-            if key in stale:
-                continue
+        for states in checkpoint.states:
             if self.book.restore(states):
                 self.stats.restored_instruments += 1
                 symbols.update(s.symbol for s in states)
                 for state in states:  # the market time the previous owner had reached
                     if state.open_bucket is not None:
                         self.feed_clock.observe(state.open_bucket.last_ts, ctx.mono())
-        self.committed_entry = raw.get(ENTRY_FIELD.encode(), b"").decode()
+        self.committed_entry = checkpoint.entry
+        self._skip_until = entry_key(checkpoint.entry) if checkpoint.entry else None
         # What this replica's strategies knew of these symbols is stale: warm them again.
         ctx.engine.forget(symbols | self._strategy_symbols)
-        if raw:
-            await self._restore_rows(raw)
-        try:
-            await ctx.redis.xgroup_create(self.stream, c.GROUP_CONSUMER, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        await self._claim_pending()
+        if checkpoint.raw:
+            self.stats.restored_rows = await restore_rows(
+                ctx.redis, ctx.store, self.partition, ctx.settings.tick_partitions, checkpoint.raw
+            )
+        self.stats.claimed = await claim_pending(ctx.redis, self.stream, ctx.consumer)
         logger.info(
             "partition %s taken over: %s instruments restored at entry %s, %s rows re-stored, "
             "%s pending entries claimed",
@@ -169,126 +164,178 @@ class PartitionWorker:
             self.stats.restored_rows, self.stats.claimed,
         )  # fmt: skip
 
-    async def _restore_rows(self, raw: dict[bytes, bytes]) -> None:
-        ctx = self.ctx
-        partitions = ctx.settings.tick_partitions
-        for stream in ROWS_STREAMS:
-            mark = raw.get(f"{STORED_PREFIX}{stream}".encode())
-            start = f"({mark.decode()}" if mark else "-"
-            while True:
-                entries = await ctx.redis.xrange(stream, min=start, max="+", count=1000)
-                if not entries:
-                    break
-                mine: list[Any] = []
-                for _, fields in entries:
-                    try:
-                        message = decode_entry(stream, fields)
-                    except MessageError:
-                        continue
-                    token = getattr(message, "instrument_token", -1)
-                    if c.partition_of(token, partitions) == self.partition:
-                        mine.append(message)
-                self._store(stream, mine)
-                self.stats.restored_rows += len(mine)
-                start = f"({_text(entries[-1][0])}"
-        if self.stats.restored_rows:
-            await ctx.store.flush()
+    # -- lifecycle ------------------------------------------------------------------------------
 
-    def _store(self, stream: str, messages: list[Any]) -> None:
-        store = self.ctx.store
-        if stream == c.CANDLES:
-            store.add_candles(messages)
-        elif stream == c.SIGNALS:
-            store.add_signals(messages)
-        else:
-            store.add_intents(messages)
-
-    async def _claim_pending(self) -> None:
-        redis, me = self.ctx.redis, self.ctx.consumer
-        cursor: Any = "0-0"
-        while True:
-            reply = await redis.xautoclaim(
-                self.stream, c.GROUP_CONSUMER, me, min_idle_time=0, start_id=cursor, count=1000
-            )
-            cursor = _text(reply[0])
-            self.stats.claimed += len(reply[1])
-            if cursor == "0-0":
-                break
-        for info in await redis.xinfo_consumers(self.stream, c.GROUP_CONSUMER):
-            name = _text(info.get("name", b""))
-            if name != me and int(info.get("pending", 0)) == 0:
-                await redis.xgroup_delconsumer(self.stream, c.GROUP_CONSUMER, name)
-
-    # -- the read loop --------------------------------------------------------------------------
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Handle this partition's entries until `stop` (pending ones first). LeaseLost and Redis
-        errors propagate: the service drops the partition and may take it again later."""
-        s, redis = self.ctx.settings, self.ctx.redis
-        cursor = "0"  # this consumer's pending entries (claimed at take-over) first
-        while not stop.is_set():
-            reply = await redis.xreadgroup(
-                c.GROUP_CONSUMER, self.ctx.consumer, {self.stream: cursor},
-                count=s.read_count, block=None if cursor != ">" else s.read_block_ms,
-            )  # fmt: skip
-            entries = [
-                (_text(entry_id), fields)
-                for _, batch in _pairs(reply)
-                for entry_id, fields in batch
-            ]
-            if not entries:
-                if cursor != ">":
-                    cursor = ">"
-                await asyncio.sleep(0)
-                continue
+    async def run(self, reader: SharedReader) -> None:
+        """Handle the claimed pending entries, then take part in the replica's reads until
+        `request_stop` (graceful: commit what is uncommitted and return) or a failure (raised:
+        the service drops the partition; what was not committed stays pending for the next
+        owner, which handles it again from the checkpoint)."""
+        try:
+            await self._catch_up()
+            if not self._ended.is_set():
+                reader.attach(self)
+                try:
+                    await self._ended.wait()
+                finally:
+                    await reader.detach(self)
+            self._raise_failure()
             async with self.lock:
-                await self._round(entries)
-            if cursor != ">":
-                cursor = entries[-1][0]
-            await asyncio.sleep(0)
+                self._raise_failure()
+                self.start_commit()
+            if self._committing is not None:
+                await self._committing
+        except BaseException as exc:
+            self.failure = self.failure or exc
+            raise
+        finally:
+            # Nothing left running: a publication's outcome is the NX keys' business now.
+            tasks = [*self._publishing, *([self._committing] if self._committing else [])]
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _round(self, entries: list[tuple[str, dict[bytes, bytes] | None]]) -> None:
-        ctx = self.ctx
-        round_ = Round(acks=[e for e, _ in entries], entry=entries[-1][0])
-        done = entry_key(self.committed_entry) if self.committed_entry else None
+    def request_stop(self) -> None:
+        """Stop after the round in progress; `run` commits and returns."""
+        self._ended.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._ended.is_set()
+
+    def fail(self, exc: BaseException) -> None:
+        """A step failed: nothing more is committed, `run` raises."""
+        if self.failure is None:
+            logger.error("tick partition %s failed: %r", self.partition, exc)
+            self.failure = exc
+        self._ended.set()
+
+    def _raise_failure(self) -> None:
+        failure = self.failure
+        if isinstance(failure, LeaseLost):
+            raise LeaseLost(str(failure))
+        if failure is not None:
+            raise PartitionFailed(f"tick partition {self.partition} failed: {failure!r}")
+
+    async def _catch_up(self) -> None:
+        """This consumer's pending entries (claimed at take-over), read from the start."""
+        s, redis = self.ctx.settings, self.ctx.redis
+        cursor = "0"
+        while not self._ended.is_set():
+            reply = await redis.xreadgroup(
+                c.GROUP_CONSUMER, self.ctx.consumer, {self.stream: cursor}, count=s.read_count
+            )
+            entries = stream_entries(reply)
+            if not entries:
+                return
+            async with self.lock:
+                self._raise_failure()
+                try:
+                    await self.handle(entries)
+                except BaseException as exc:
+                    self.fail(exc)
+                    raise
+                if self.ms_to_commit() == 0:
+                    self.start_commit()
+            cursor = entries[-1][0]
+
+    async def handle(self, entries: Entries) -> None:
+        """Both passes of one batch (the caller holds the lock)."""
+        ticks = await self.first_pass(entries)
+        self.publish_queued([self])
+        await self.second_pass(ticks)
+        self.publish_queued([self])
+
+    # -- one batch, in two passes ---------------------------------------------------------------
+
+    async def first_pass(self, entries: Entries) -> list[Tick]:
+        """Take a batch in (its entries are acked by the next commit) and build the ticks of
+        strategy instruments, deciding as their candles close; returns the other ticks for
+        `second_pass`. Callers hold the lock across both passes."""
+        work = self._work()
+        self.stats.rounds += 1
+        ticks = self._intake(entries, work)
+        symbols = self._strategy_symbols
+        if not symbols:
+            return ticks
+        first = [t for t in ticks if t.symbol in symbols]
+        if not first:
+            return ticks
+        await self._build(first, strategies=True)
+        return [t for t in ticks if t.symbol not in symbols]
+
+    async def second_pass(self, ticks: list[Tick]) -> None:
+        """Build the ticks of the other instruments (no decision waits on them)."""
+        await self._build(ticks, strategies=False)
+
+    def _work(self) -> Uncommitted:
+        """The uncommitted work, its age starting with its first piece."""
+        work = self.uncommitted
+        if work.empty():
+            work.since = self.ctx.mono()
+        return work
+
+    def _intake(self, entries: Entries, work: Uncommitted) -> list[Tick]:
+        skip_until = self._skip_until
         ticks: list[Tick] = []
         for entry_id, fields in entries:
-            if done is not None and entry_key(entry_id) <= done:
-                self.stats.skipped += 1
-                continue
-            tick = self._tick(entry_id, fields, round_)
+            work.acks.append(entry_id)
+            work.entry = entry_id
+            if skip_until is not None:
+                if entry_key(entry_id) <= skip_until:
+                    self.stats.skipped += 1
+                    continue
+                skip_until = self._skip_until = None  # entries come in order: none is older
+            tick = self._tick(entry_id, fields, work)
             if tick is not None:
                 ticks.append(tick)
+                if tick.instrument_token not in self._routed:
+                    self._check_routing(tick)
+        work.ticks += len(ticks)
+        return ticks
+
+    async def _build(self, ticks: list[Tick], *, strategies: bool) -> None:
+        work = self.uncommitted
+        mono = self.ctx.mono()
+        update, observe, dirty = self.book.update, self.feed_clock.observe, work.dirty
+        lookbacks, warmed = self._lookbacks, self.stats.warmed
+        closed_here: list[Candle] = []
+        bystanders: list[Candle] = []  # closed candles no strategy runs on
         for tick in ticks:
-            if tick.symbol in self._strategy_symbols and tick.symbol not in self.stats.warmed:
+            if strategies and tick.symbol not in warmed:
                 await self._warm_up(tick)
-        closed: list[Candle] = []
-        dirty: set[int] = set()
-        mono = ctx.mono()
-        update, observe = self.book.update, self.feed_clock.observe
-        for tick in ticks:
             observe(tick.exchange_ts, mono)
             dirty.add(tick.instrument_token)
-            out = update(tick)
-            if out:
-                closed.extend(out)
-        self._check_routing(ticks)
-        await self._finish(round_, closed, "tick", dirty, [])
-        self.stats.ticks += len(ticks)  # counted once their round is committed
+            closed = update(tick)
+            if not closed:
+                continue
+            work.candles.extend(closed)
+            closed_here.extend(closed)
+            if not strategies:
+                bystanders.extend(closed)
+                continue
+            decide = [x for x in closed if (x.symbol, x.timeframe) in lookbacks]
+            bystanders.extend(x for x in closed if (x.symbol, x.timeframe) not in lookbacks)
+            if decide:
+                await self._decide_and_publish(decide)
+        await self._decide_and_publish([])  # gaps of strategy instruments: backfilled, decided
+        self._count_candles(closed_here, "tick")
+        self._note(bystanders)
 
-    def _tick(self, entry_id: str, fields: dict[bytes, bytes] | None, round_: Round) -> Tick | None:
+    def _tick(
+        self, entry_id: str, fields: dict[bytes, bytes] | None, work: Uncommitted
+    ) -> Tick | None:
         if not fields:  # trimmed before it was read: nothing to handle
             return None
         try:
             message = decode_entry(self.stream, fields)
         except MessageError as exc:
-            round_.dead_letters.append(self._letter(DeadLetterKind.MALFORMED,
-                                                    failure_reason(exc), entry_id, fields))  # fmt: skip
+            work.dead_letters.append(self._letter(DeadLetterKind.MALFORMED,
+                                                  failure_reason(exc), entry_id, fields))  # fmt: skip
             return None
         assert isinstance(message, Tick)
         problem = tick_problem(message)
         if problem is not None:
-            round_.dead_letters.append(
+            work.dead_letters.append(
                 self._letter(DeadLetterKind.REJECTED, f"RejectedInput: {problem}", entry_id, fields)
             )
             return None
@@ -310,53 +357,97 @@ class PartitionWorker:
     # -- the timer ------------------------------------------------------------------------------
 
     async def on_timer(self) -> None:
-        """Close buckets whose end + grace has passed in this partition's market time."""
-        ctx = self.ctx
+        """Close buckets whose end + grace has passed in this partition's market time, then
+        commit everything uncommitted."""
         async with self.lock:
-            now = (
-                self.feed_clock.now(ctx.mono())
-                if ctx.settings.market_clock == "feed"
-                else ctx.clock.now()
-            )
-            if now is None:
+            if self.failure is not None:  # its run raises: being dropped
                 return
-            closed = self.book.on_time(now)
-            await self._finish(Round(), closed, "timer", {x.instrument_token for x in closed}, [])
+            try:
+                await self._sweep()
+                self.start_commit()
+            except BaseException as exc:
+                self.fail(exc)
+                raise
+
+    async def _sweep(self) -> None:
+        ctx = self.ctx
+        now = (
+            self.feed_clock.now(ctx.mono())
+            if ctx.settings.market_clock == "feed"
+            else ctx.clock.now()
+        )
+        closed = self.book.on_time(now) if now is not None else []
+        work = self._work()
+        if closed:
+            work.candles.extend(closed)
+            work.dirty.update(x.instrument_token for x in closed)
+            self._count_candles(closed, "timer")
+        lookbacks = self._lookbacks
+        await self._decide_and_publish([x for x in closed if (x.symbol, x.timeframe) in lookbacks])
+        self._note([x for x in closed if (x.symbol, x.timeframe) not in lookbacks])
 
     async def commit_signals(self, signals: list[Signal]) -> None:
         """Publish signals decided outside a round (a universe strategy's flush)."""
         async with self.lock:
-            await self._finish(Round(), [], "timer", set(), signals)
+            if self.failure is not None:
+                logger.error("partition %s failed: %s signals of a universe flush not published",
+                             self.partition, len(signals))  # fmt: skip
+                return
+            try:
+                self._work()
+                await self._decide_and_publish([], signals)
+                self.start_commit()
+            except BaseException as exc:
+                self.fail(exc)
+                raise
 
-    # -- one round's output ---------------------------------------------------------------------
+    # -- decisions and intents, right away ------------------------------------------------------
 
-    async def _finish(
-        self,
-        round_: Round,
-        closed: list[Candle],
-        closed_by: str,
-        dirty: set[int],
-        extra_signals: list[Signal],
+    async def _decide_and_publish(
+        self, closed: list[Candle], extra_signals: Sequence[Signal] = ()
     ) -> None:
-        ctx = self.ctx
+        """Strategies decide on `closed` (candles of their keys, in order) and on the backfill of
+        any new gap of theirs; the intents go out now, the signals with the next commit."""
+        work = self.uncommitted
         gaps = self.book.take_gaps()
-        rejects = self.book.take_rejects()
-        dirty.update(g.instrument_token for g in gaps)
+        if gaps:
+            work.gaps.extend(gaps)
+            work.dirty.update(g.instrument_token for g in gaps)
         backfilled = await self._backfill(gaps)
-        signals = [*extra_signals, *self._decide(closed, backfilled)]
-        intents = self._intents(self._tradable(signals, backfilled))
-        # Intents first, in their own small script: the latency that matters. They are
-        # exactly-once by their NX keys whatever happens to the commit below.
-        published = await ctx.committer.publish_intents(self.partition, intents)
-        round_.candles = [*closed, *backfilled]
-        round_.signals = signals
-        round_.states = {t: encode_instrument(self.book.state_of(t)) for t in dirty}
-        if round_.empty() and not intents:
+        work.candles.extend(backfilled)
+        if not closed and not backfilled and not extra_signals:
             return
-        committed = await ctx.committer.commit(self.partition, round_)
-        # Rows right after the commit, with no await in between: the flusher's `_stored:` marks
-        # never get ahead of the rows they vouch for.
-        self._after_commit(round_, intents, published, committed, closed_by, gaps, rejects)
+        signals = [*extra_signals, *self._decide(closed, backfilled)]
+        if not signals:
+            return
+        work.signals.extend(signals)
+        intents = self._intents(self._tradable(signals, backfilled))
+        self._queued.extend(intents)  # sent by `publish_queued` as soon as the pass is over
+
+    @staticmethod
+    def publish_queued(workers: Sequence[PartitionWorker]) -> None:
+        """Send every intent these workers have decided, all partitions in ONE script call
+        (fenced per partition), as an eager task: sent before this returns, its reply awaited
+        by each worker's next commit (a signal is never committed while its intent may still
+        fail to go out). An instrument's intents go out in decision order; exactly-once by the
+        NX keys."""
+        groups = [(w, w._queued) for w in workers if w._queued]
+        if not groups:
+            return
+        before: set[asyncio.Task[None]] = set()
+        for worker, intents in groups:
+            worker._queued = []
+            for intent in intents:
+                task = worker._last_publish.get(intent.instrument_token)
+                if task is not None and not task.done():
+                    before.add(task)
+        sending = asyncio.Task(
+            _send_intents(groups, before), loop=asyncio.get_running_loop(), eager_start=True
+        )
+        for worker, intents in groups:
+            worker._publishing.append(sending)
+            for intent in intents:
+                worker._last_publish[intent.instrument_token] = sending
 
     def _decide(self, closed: list[Candle], backfilled: list[Candle]) -> list[Signal]:
         engine, metrics = self.ctx.engine, self.ctx.metrics
@@ -365,10 +456,6 @@ class PartitionWorker:
             feed = sorted([*feed, *backfilled], key=lambda x: x.start)
         signals: list[Signal] = []
         for candle in feed:
-            key = (candle.symbol, candle.timeframe)
-            if key not in self._lookbacks:
-                engine.on_candle(candle)  # keeps the engine's order guard current
-                continue
             started = time.perf_counter()
             try:
                 decided = engine.on_candle(candle)
@@ -383,6 +470,13 @@ class PartitionWorker:
                 metrics.strategy_seconds.labels(name).observe(elapsed / len(names))
             signals.extend(decided)
         return signals
+
+    def _note(self, candles: list[Candle]) -> None:
+        """Candles no strategy runs on still pass the engine: its order guard stays current."""
+        on_candle = self.ctx.engine.on_candle
+        for candle in candles:
+            if candle.revision == 0:
+                on_candle(candle)
 
     def _tradable(self, signals: list[Signal], backfilled: list[Candle]) -> list[Signal]:
         """Signals decided on backfilled candles are recorded (the decision history equals an
@@ -425,31 +519,80 @@ class PartitionWorker:
             for signal in signals
         ]
 
-    def _after_commit(
+    # -- commits --------------------------------------------------------------------------------
+
+    def ms_to_commit(self) -> int | None:
+        """None with nothing uncommitted, 0 when a commit is due, else the ms until it is."""
+        work = self.uncommitted
+        if work.empty():
+            return None
+        s = self.ctx.settings
+        if len(work.acks) >= s.commit_max_entries:
+            return 0
+        left_ms = s.commit_interval_ms - (self.ctx.mono() - work.since) * 1000
+        return 0 if left_ms < 1 else int(left_ms)
+
+    def start_commit(self) -> None:
+        """Commit everything handled so far (the caller holds the lock): the states of every
+        touched instrument are encoded now, once each, and the commit runs as a task, after
+        the previous commit and after every intent sent before it (a signal is never recorded
+        while its intent may still fail to go out)."""
+        self.publish_queued([self])
+        work = self.uncommitted
+        if work.empty():
+            return
+        self.uncommitted = Uncommitted()
+        publishing, self._publishing = self._publishing, []
+        book = self.book
+        rejects = book.take_rejects()
+        states = {token: book.encoded_state_of(token) for token in work.dirty}
+        self._committing = asyncio.Task(
+            self._commit(work, states, rejects, publishing, self._committing),
+            loop=asyncio.get_running_loop(),
+            eager_start=True,
+        )
+
+    async def _commit(
         self,
-        round_: Round,
-        intents: list[OrderIntent],
-        published: Published,
-        committed: Committed,
-        closed_by: str,
-        gaps: list[CandleGap],
+        work: Uncommitted,
+        states: dict[int, bytes],
         rejects: list[RejectedTick],
+        publishing: list[asyncio.Task[None]],
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        try:
+            if previous is not None:
+                await previous  # commits apply in order: a checkpoint never goes back
+            for outcome in await asyncio.gather(*publishing, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            self._raise_failure()  # a lease found lost while publishing
+            committed = await self.ctx.committer.commit(self.partition, work, states)
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+        # Rows right after the commit, with no await in between: the flusher's `_stored:` marks
+        # never get ahead of the rows they vouch for.
+        self._after_commit(work, committed, rejects)
+
+    def _after_commit(
+        self, work: Uncommitted, committed: Committed, rejects: list[RejectedTick]
     ) -> None:
         store, metrics = self.ctx.store, self.ctx.metrics
-        if round_.entry:
-            self.committed_entry = round_.entry
+        if work.entry:
+            self.committed_entry = work.entry
         self.last_ids.update(committed.last_ids)
-        if published.last_id:
-            self.last_ids[c.INTENTS] = published.last_id
-        self.stats.rounds += 1
-        self.stats.candles += len(round_.candles)
-        store.add_candles(round_.candles)
-        store.add_signals(round_.signals)
-        store.add_intents(intents)
-        store.add_gaps(gaps)
-        store.add_dead_letters(round_.dead_letters)
-        self._count_candles(round_.candles, closed_by)
-        for gap in gaps:
+        if work.intents_last_id:
+            self.last_ids[c.INTENTS] = work.intents_last_id
+        self.stats.commits += 1
+        self.stats.ticks += work.ticks
+        self.stats.candles += len(work.candles)
+        store.add_candles(work.candles)
+        store.add_signals(work.signals)
+        store.add_intents(work.intents)
+        store.add_gaps(work.gaps)
+        store.add_dead_letters(work.dead_letters)
+        for gap in work.gaps:
             metrics.candle_gaps.labels(gap.timeframe).inc(gap.buckets)
             logger.info("gap: %s %s had no tick in %s buckets %s..%s", gap.symbol, gap.timeframe,
                         gap.buckets, gap.start, gap.end)  # fmt: skip
@@ -459,8 +602,15 @@ class PartitionWorker:
             logger.info("partition %s: %s ticks made no candle (first: %s %s: %s)",
                         self.partition, len(rejects), rejects[0].tick.symbol,
                         rejects[0].timeframe, rejects[0].reason)  # fmt: skip
-        for signal in round_.signals:
+        for signal in work.signals:
             metrics.signals.labels(signal.strategy, signal.action).inc()
+
+    def after_publish(self, intents: list[OrderIntent], published: Published) -> None:
+        metrics = self.ctx.metrics
+        work = self._work()  # the commit that follows stores their rows
+        work.intents.extend(intents)
+        if published.last_id:
+            work.intents_last_id = published.last_id
         for intent, went_out in zip(intents, published.flags, strict=True):
             if went_out:
                 metrics.intents_published.labels(intent.strategy).inc()
@@ -483,7 +633,11 @@ class PartitionWorker:
                 continue
             if candle.source != "live":
                 continue
-            metrics.candles_closed.labels(candle.timeframe, closed_by).inc()
+            key = (candle.timeframe, closed_by)
+            counter = self._closed_counters.get(key)
+            if counter is None:
+                counter = self._closed_counters[key] = metrics.candles_closed.labels(*key)
+            counter.inc()
             if now is not None:
                 metrics.close_delay.observe(max(0.0, (now - candle.end).total_seconds()))
 
@@ -547,41 +701,53 @@ class PartitionWorker:
             out.extend(x for x in candles if last is None or x.start > last)
         return out
 
-    def _check_routing(self, ticks: list[Tick]) -> None:
+    def _check_routing(self, tick: Tick) -> None:
         partitions = self.ctx.settings.tick_partitions
-        for tick in ticks:
-            token = tick.instrument_token
-            if token in self._misrouted:
-                continue
-            if c.partition_of(token, partitions) != self.partition:
-                self._misrouted.add(token)
-                logger.error(
-                    "instrument %s arrived on partition %s but belongs to %s of %s: the "
-                    "Producer's TICK_PARTITIONS differs from the Consumer's",
-                    tick.symbol, self.partition, c.partition_of(token, partitions), partitions,
-                )  # fmt: skip
+        token = tick.instrument_token
+        self._routed.add(token)
+        if c.partition_of(token, partitions) != self.partition:
+            logger.error(
+                "instrument %s arrived on partition %s but belongs to %s of %s: the "
+                "Producer's TICK_PARTITIONS differs from the Consumer's",
+                tick.symbol, self.partition, c.partition_of(token, partitions), partitions,
+            )  # fmt: skip
 
     def symbols(self) -> set[str]:
         """Symbols of the instruments this partition has builders for."""
         return {b.symbol for t in self.book.tokens() for b in self.book.builders(t)[:1]}
 
 
-def idle_instruments(
-    restored: dict[bytes, tuple[BuilderState, ...]], keep: timedelta
-) -> list[bytes]:
-    """Checkpoint entries whose newest candle ended `keep` before the partition's newest one
-    (expired options, delisted symbols): dropped so a checkpoint does not grow for ever."""
+async def _send_intents(
+    groups: list[tuple[PartitionWorker, list[OrderIntent]]], before: set[asyncio.Task[None]]
+) -> None:
+    try:
+        for task in before:  # an instrument's earlier intents first; none after a failure
+            await task
+        committer = groups[0][0].ctx.committer
+        results = await committer.publish_intents([(w.partition, i) for w, i in groups])
+    except BaseException as exc:
+        for worker, _ in groups:
+            worker.fail(exc)
+        raise
+    for (worker, intents), published in zip(groups, results, strict=True):
+        if published.lease_held:
+            worker.after_publish(intents, published)
+        else:
+            worker.fail(LeaseLost(f"tick partition {worker.partition} is not ours: "
+                                  f"{len(intents)} intents not published"))  # fmt: skip
 
-    def newest(states: tuple[BuilderState, ...]) -> datetime | None:
-        ends = [s.last_end for s in states if s.last_end is not None]
-        return max(ends) if ends else None
 
-    ends = {key: newest(states) for key, states in restored.items()}
-    known = [e for e in ends.values() if e is not None]
-    if not known:
-        return []
-    horizon = max(known) - keep
-    return [key for key, end in ends.items() if end is not None and end < horizon]
+class SharedReader(Protocol):
+    """The replica's reader a worker takes part in (adapters/tick_reader.py)."""
+
+    def attach(self, worker: PartitionWorker) -> None: ...
+
+    async def detach(self, worker: PartitionWorker) -> None: ...
+
+
+def stream_entries(reply: Any) -> Entries:
+    """The (entry id, fields) of an XREADGROUP reply of one stream."""
+    return [(_text(entry_id), fields) for _, batch in _pairs(reply) for entry_id, fields in batch]
 
 
 def _reject_kind(reason: str) -> str:

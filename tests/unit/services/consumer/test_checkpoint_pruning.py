@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from services.consumer.adapters.partition import idle_instruments
+from services.consumer.adapters.takeover import idle_instruments
 from services.consumer.builder_state import BuilderState
 from shared.clock import IST
 

@@ -1,0 +1,136 @@
+"""One read loop for every tick partition a replica owns.
+
+A single XREADGROUP over all owned partitions (one round trip and one wake-up, however many
+partitions) and, for the batch it returns, the ticks of strategy instruments of EVERY partition
+first, their intents sent in ONE script call, then the other ticks of every partition: a closing
+tick waits neither for another partition's bookkeeping nor for a read of its own. Between reads
+the partitions whose commit is due start it (a task: reading goes on while Redis applies it),
+and a read never blocks past the next commit due. A worker whose step fails is failed alone
+(its `run` raises, the service drops the partition); a failed read is retried after a pause.
+Entries a read returns for a worker that has just left are not handled: they stay pending in
+the group and the partition's next owner claims them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from services.consumer.adapters.partition import Entries, PartitionWorker, stream_entries
+from services.consumer.settings import ConsumerSettings
+from shared import constants as c
+from shared.messages import Tick
+
+logger = logging.getLogger(__name__)
+
+READ_ATTEMPTS = 3  # reads failing in a row before the partitions are dropped (taken again)
+
+
+class TickReader:
+    """Reads the owned partitions' streams and drives their workers' passes."""
+
+    def __init__(self, redis: Any, settings: ConsumerSettings, consumer: str) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.consumer = consumer
+        self._workers: dict[str, PartitionWorker] = {}  # stream -> worker
+        self._changed = asyncio.Event()
+
+    def attach(self, worker: PartitionWorker) -> None:
+        """Read `worker`'s partition from the next read on."""
+        self._workers[worker.stream] = worker
+        self._changed.set()
+
+    async def detach(self, worker: PartitionWorker) -> None:
+        """Stop reading `worker`'s partition (after the batch it may be in)."""
+        async with worker.lock:
+            if self._workers.get(worker.stream) is worker:
+                del self._workers[worker.stream]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read and hand out batches until `stop`."""
+        s = self.settings
+        failures = 0
+        while not stop.is_set():
+            workers = [w for w in self._workers.values() if not w.stopping]
+            if not workers:
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), s.read_block_ms / 1000)
+                continue
+            block_ms = s.read_block_ms
+            for worker in workers:
+                wait_ms = worker.ms_to_commit()
+                if wait_ms == 0:
+                    await self._commit(worker)
+                    wait_ms = worker.ms_to_commit()
+                if wait_ms is not None:
+                    block_ms = max(1, min(block_ms, wait_ms))
+            try:
+                reply = await self.redis.xreadgroup(
+                    c.GROUP_CONSUMER, self.consumer, {w.stream: ">" for w in workers},
+                    count=s.read_count, block=block_ms,
+                )  # fmt: skip
+            except Exception as exc:
+                failures += 1
+                logger.exception("reading the tick partitions failed (%s in a row)", failures)
+                if failures >= READ_ATTEMPTS:  # dropped and taken again (the group recreated)
+                    for worker in workers:
+                        worker.fail(exc)
+                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+                continue
+            failures = 0
+            batches: list[tuple[PartitionWorker, Entries]] = []
+            for stream, entries in _by_stream(reply):
+                owner = self._workers.get(stream)
+                if owner is not None and entries:
+                    batches.append((owner, entries))
+            if batches:
+                await self._handle(sorted(batches, key=lambda b: b[0].partition))
+            await asyncio.sleep(0)
+
+    async def _commit(self, worker: PartitionWorker) -> None:
+        async with worker.lock:
+            if worker.failure is None:
+                try:
+                    worker.start_commit()
+                except Exception as exc:
+                    worker.fail(exc)
+
+    async def _handle(self, batches: list[tuple[PartitionWorker, Entries]]) -> None:
+        async with contextlib.AsyncExitStack() as locks:
+            for worker, _ in batches:  # in partition order, one at a time: no deadlock
+                await locks.enter_async_context(worker.lock)
+            rest: list[tuple[PartitionWorker, list[Tick]]] = []
+            try:
+                for worker, entries in batches:
+                    if worker.failure is not None or self._workers.get(worker.stream) is not worker:
+                        continue  # left or failed meanwhile: its entries stay pending
+                    try:
+                        rest.append((worker, await worker.first_pass(entries)))
+                    except Exception as exc:
+                        worker.fail(exc)
+                # Every partition's intents of this read in one script call, then the rest.
+                PartitionWorker.publish_queued([w for w, _ in rest if w.failure is None])
+                for worker, ticks in rest:
+                    try:
+                        await worker.second_pass(ticks)
+                    except Exception as exc:
+                        worker.fail(exc)
+                PartitionWorker.publish_queued([w for w, _ in rest if w.failure is None])
+            except BaseException as exc:  # cancelled mid-batch: half-handled, never committed
+                for worker, _ in batches:
+                    worker.fail(exc)
+                raise
+
+
+def _by_stream(reply: Any) -> list[tuple[str, Entries]]:
+    if not reply:
+        return []
+    items = reply.items() if isinstance(reply, dict) else reply
+    return [
+        (stream.decode() if isinstance(stream, bytes) else stream, stream_entries({stream: batch}))
+        for stream, batch in items
+    ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -79,11 +80,12 @@ class Consumer:
         ttl_ms = round(settings.lease_ttl_s * 1000)
         self.leases = PartitionLeases(deps.redis, self.owner, ttl_ms)
         self.registry = ReplicaRegistry(deps.redis, self.replica, ttl_ms)
+        self.intents_redis = deps.redis.client()  # one connection of the pool, held
         self.committer = PartitionCommitter(
             deps.redis, owner=self.owner, group=c.GROUP_CONSUMER, maxlen=settings.stream_maxlen,
             dead_letter_maxlen=deps.bus.dead_letter_maxlen,
             intent_ttl_ms=round(settings.intent_dedup_ttl_s * 1000), retry=deps.bus.retry,
-            metrics=deps.metrics,
+            metrics=deps.metrics, intents_redis=self.intents_redis,
         )  # fmt: skip
         self.context = WorkerContext(
             settings=settings, redis=deps.redis, committer=self.committer, store=deps.store,
@@ -121,6 +123,14 @@ class Consumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop`; then commit, release every partition and flush ClickHouse."""
         d = self.d
+        if self.s.gc_freeze_at_start:
+            # Everything built so far (imports, settings, strategies) lives as long as the
+            # process: out of the cyclic collector's reach, a full pass over what is left
+            # stalls the loop ~2 ms instead of ~30 ms.
+            gc.freeze()
+            logger.info("%s objects of the start frozen out of garbage collection",
+                        gc.get_freeze_count())  # fmt: skip
+        await self.intents_redis.ping()  # the intents' connection, opened before any intent
         positions = await d.bus.positions([c.CONTROL])
         await self._read_halt()
         logger.info(
@@ -163,6 +173,8 @@ class Consumer:
             with contextlib.suppress(Exception):
                 await self.registry.leave()
             await asyncio.gather(control, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.intents_redis.aclose()
             if d.history is not None:
                 d.history.close()
             d.metrics.partitions_owned.set(0)

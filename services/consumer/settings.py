@@ -127,6 +127,11 @@ class ConsumerSettings(ServiceSettings):
         2000, ge=1, description="commit sooner once this many tick entries are uncommitted"
     )
     read_block_ms: int = Field(200, ge=1, description="how long one read waits for ticks, ms")
+    gc_freeze_at_start: bool = Field(
+        True,
+        description="keep the objects built at start out of the garbage collector's full "
+        "passes (shorter pauses of the read loop)",
+    )
     lease_ttl_s: float = Field(
         10.0, gt=0, description="a partition lease lapses this long after its last renewal"
     )

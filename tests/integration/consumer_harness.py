@@ -102,6 +102,7 @@ def consumer_settings(
         "sample_interval_s": 0.5,
         "read_block_ms": 50,
         "api_key": "",
+        "gc_freeze_at_start": False,  # many replicas in one test process: nothing to freeze
         "strategies": [
             {
                 "kind": "ema_crossover",

@@ -30,6 +30,7 @@ from typing import Any
 
 from services.consumer.adapters.commit import STORED_PREFIX, LeaseLost, PartitionCommitter
 from services.consumer.adapters.history_loader import HistoryLoader
+from services.consumer.adapters.intent_outbox import IntentOutbox
 from services.consumer.adapters.leases import PartitionLeases, ReplicaRegistry, owner_value
 from services.consumer.adapters.metrics import ConsumerMetrics
 from services.consumer.adapters.partition import PartitionWorker, WorkerContext
@@ -80,18 +81,20 @@ class Consumer:
         ttl_ms = round(settings.lease_ttl_s * 1000)
         self.leases = PartitionLeases(deps.redis, self.owner, ttl_ms)
         self.registry = ReplicaRegistry(deps.redis, self.replica, ttl_ms)
-        self.intents_redis = deps.redis.client()  # one connection of the pool, held
         self.committer = PartitionCommitter(
             deps.redis, owner=self.owner, group=c.GROUP_CONSUMER, maxlen=settings.stream_maxlen,
             dead_letter_maxlen=deps.bus.dead_letter_maxlen,
             intent_ttl_ms=round(settings.intent_dedup_ttl_s * 1000), retry=deps.bus.retry,
-            metrics=deps.metrics, intents_redis=self.intents_redis,
+            metrics=deps.metrics,
         )  # fmt: skip
+        self.outbox = IntentOutbox(
+            self.committer, lambda: self.context.mono(), settings.intent_batch_ms
+        )
         self.context = WorkerContext(
             settings=settings, redis=deps.redis, committer=self.committer, store=deps.store,
             engine=self.engine, history=deps.history, metrics=deps.metrics,
             grid_sessions=deps.grid_sessions, clock=deps.clock, halted=lambda: self.halt_reason,
-            consumer=self.owner, mono=deps.mono,
+            consumer=self.owner, outbox=self.outbox, mono=deps.mono,
         )  # fmt: skip
         deps.metrics.prime(
             settings.timeframes,
@@ -101,7 +104,7 @@ class Consumer:
             [w.table for w in deps.store.writers],
         )
         self.owned: dict[int, _Owned] = {}
-        self.reader = TickReader(deps.redis, settings, self.owner)
+        self.reader = TickReader(deps.redis, settings, self.owner, self.outbox)
         self.halt_reason: str | None = None
         self.starting = "starting"
         self.live_replicas = 1
@@ -130,7 +133,9 @@ class Consumer:
             gc.freeze()
             logger.info("%s objects of the start frozen out of garbage collection",
                         gc.get_freeze_count())  # fmt: skip
-        await self.intents_redis.ping()  # the intents' connection, opened before any intent
+        # Connections opened now, not on the first intent (a handshake of several round trips):
+        # the reader, commits and intent sends run at once, each on a connection of its own.
+        await asyncio.gather(*(d.redis.ping() for _ in range(self.s.redis_connections_at_start)))
         positions = await d.bus.positions([c.CONTROL])
         await self._read_halt()
         logger.info(
@@ -173,8 +178,6 @@ class Consumer:
             with contextlib.suppress(Exception):
                 await self.registry.leave()
             await asyncio.gather(control, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await self.intents_redis.aclose()
             if d.history is not None:
                 d.history.close()
             d.metrics.partitions_owned.set(0)

@@ -126,7 +126,16 @@ class ConsumerSettings(ServiceSettings):
     commit_max_entries: int = Field(
         2000, ge=1, description="commit sooner once this many tick entries are uncommitted"
     )
+    intent_batch_ms: float = Field(
+        1.0,
+        ge=0,
+        description="intents decided within this long of the first waiting one go out in one "
+        "call, ms",
+    )
     read_block_ms: int = Field(200, ge=1, description="how long one read waits for ticks, ms")
+    redis_connections_at_start: int = Field(
+        8, ge=1, description="Redis connections opened at start (no handshake on a first intent)"
+    )
     gc_freeze_at_start: bool = Field(
         True,
         description="keep the objects built at start out of the garbage collector's full "

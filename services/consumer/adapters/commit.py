@@ -189,7 +189,6 @@ class PartitionCommitter:
         intent_ttl_ms: int,
         retry: RetryPolicy,
         metrics: ConsumerMetrics,
-        intents_redis: Any = None,
     ) -> None:
         self.owner = owner
         self.group = group
@@ -198,9 +197,7 @@ class PartitionCommitter:
         self.intent_ttl_ms = intent_ttl_ms
         self.retry = retry
         self.metrics = metrics
-        # Intents may go through a connection of their own, opened at start: never one still
-        # to be connected (a handshake of several round trips) nor one busy with a commit.
-        self._intents = (intents_redis or redis).register_script(_INTENTS)
+        self._intents = redis.register_script(_INTENTS)
         self._commit = redis.register_script(_COMMIT)
 
     async def publish_intents(

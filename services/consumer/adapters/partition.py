@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import msgspec
 from prometheus_client import Counter
 
 from services.consumer.adapters.commit import (
@@ -40,6 +41,7 @@ from services.consumer.adapters.commit import (
     Uncommitted,
 )
 from services.consumer.adapters.history_loader import HistoryLoader
+from services.consumer.adapters.intent_outbox import IntentOutbox
 from services.consumer.adapters.metrics import ConsumerMetrics
 from services.consumer.adapters.store import ConsumerStore
 from services.consumer.adapters.takeover import claim_pending, read_checkpoint, restore_rows
@@ -54,6 +56,7 @@ from services.consumer.tick_intake import receipt_stamped, tick_problem
 from shared import constants as c
 from shared.bus import DeadLetter, DeadLetterKind, decode_entry
 from shared.bus.policy import failure_reason
+from shared.bus.wire import DATA_FIELD
 from shared.clock import Clock
 from shared.messages import Candle, MessageError, OrderIntent, Signal, Tick, Timeframe
 
@@ -77,6 +80,7 @@ class WorkerContext:
     clock: Clock
     halted: Callable[[], str | None]  # the halt reason, None while trading runs
     consumer: str  # this replica's consumer name (its lease value)
+    outbox: IntentOutbox
     mono: Callable[[], float] = time.monotonic
 
 
@@ -126,9 +130,7 @@ class PartitionWorker:
         self._lookbacks = ctx.engine.lookbacks()
         self._routed: set[int] = set()  # instruments whose partition was checked
         self._closed_counters: dict[tuple[str, str], Counter] = {}
-        self._queued: list[OrderIntent] = []  # decided, to be sent at the end of the pass
-        self._publishing: list[asyncio.Task[None]] = []  # intents on their way out
-        self._last_publish: dict[int, asyncio.Task[None]] = {}  # per instrument, in order
+        self._publishing: list[asyncio.Task[None]] = []  # sends carrying our intents
         self._committing: asyncio.Task[None] | None = None  # the newest commit
         # Entries at or before the restored checkpoint's are done (claimed ones may be).
         self._skip_until: tuple[int, int] | None = None
@@ -240,32 +242,45 @@ class PartitionWorker:
 
     async def handle(self, entries: Entries) -> None:
         """Both passes of one batch (the caller holds the lock)."""
-        ticks = await self.first_pass(entries)
-        self.publish_queued([self])
-        await self.second_pass(ticks)
-        self.publish_queued([self])
+        rest = await self.first_pass(entries)
+        self.ctx.outbox.flush()
+        await self.second_pass(rest)
+        self.ctx.outbox.flush()
 
     # -- one batch, in two passes ---------------------------------------------------------------
 
-    async def first_pass(self, entries: Entries) -> list[Tick]:
+    async def first_pass(self, entries: Entries) -> Entries:
         """Take a batch in (its entries are acked by the next commit) and build the ticks of
-        strategy instruments, deciding as their candles close; returns the other ticks for
-        `second_pass`. Callers hold the lock across both passes."""
+        strategy instruments, deciding as their candles close; returns the other entries for
+        `second_pass`. Which entries go first is read from the symbol alone (a partial decode,
+        a fraction of a full one); the passes decide from the full tick, so a wrong guess only
+        delays. Callers hold the lock across both passes."""
         work = self._work()
         self.stats.rounds += 1
-        ticks = self._intake(entries, work)
         symbols = self._strategy_symbols
-        if not symbols:
-            return ticks
-        first = [t for t in ticks if t.symbol in symbols]
-        if not first:
-            return ticks
-        await self._build(first, strategies=True)
-        return [t for t in ticks if t.symbol not in symbols]
+        first: Entries = []
+        rest: Entries = []
+        skip_until = self._skip_until
+        for entry in entries:
+            entry_id, fields = entry
+            work.acks.append(entry_id)
+            work.entry = entry_id
+            if skip_until is not None:
+                if entry_key(entry_id) <= skip_until:
+                    self.stats.skipped += 1
+                    continue
+                skip_until = self._skip_until = None  # entries come in order: none is older
+            if symbols and fields and _symbol_of(fields) in symbols:
+                first.append(entry)
+            else:
+                rest.append(entry)
+        if first:
+            await self._build(self._intake(first, work))
+        return rest
 
-    async def second_pass(self, ticks: list[Tick]) -> None:
-        """Build the ticks of the other instruments (no decision waits on them)."""
-        await self._build(ticks, strategies=False)
+    async def second_pass(self, entries: Entries) -> None:
+        """Build the other entries' ticks (no decision waits on them)."""
+        await self._build(self._intake(entries, self.uncommitted))
 
     def _work(self) -> Uncommitted:
         """The uncommitted work, its age starting with its first piece."""
@@ -275,16 +290,8 @@ class PartitionWorker:
         return work
 
     def _intake(self, entries: Entries, work: Uncommitted) -> list[Tick]:
-        skip_until = self._skip_until
         ticks: list[Tick] = []
         for entry_id, fields in entries:
-            work.acks.append(entry_id)
-            work.entry = entry_id
-            if skip_until is not None:
-                if entry_key(entry_id) <= skip_until:
-                    self.stats.skipped += 1
-                    continue
-                skip_until = self._skip_until = None  # entries come in order: none is older
             tick = self._tick(entry_id, fields, work)
             if tick is not None:
                 ticks.append(tick)
@@ -293,15 +300,17 @@ class PartitionWorker:
         work.ticks += len(ticks)
         return ticks
 
-    async def _build(self, ticks: list[Tick], *, strategies: bool) -> None:
+    async def _build(self, ticks: list[Tick]) -> None:
         work = self.uncommitted
         mono = self.ctx.mono()
         update, observe, dirty = self.book.update, self.feed_clock.observe, work.dirty
-        lookbacks, warmed = self._lookbacks, self.stats.warmed
+        lookbacks, warmed, symbols = self._lookbacks, self.stats.warmed, self._strategy_symbols
+        outbox = self.ctx.outbox
         closed_here: list[Candle] = []
         bystanders: list[Candle] = []  # closed candles no strategy runs on
         for tick in ticks:
-            if strategies and tick.symbol not in warmed:
+            strategy = tick.symbol in symbols
+            if strategy and tick.symbol not in warmed:
                 await self._warm_up(tick)
             observe(tick.exchange_ts, mono)
             dirty.add(tick.instrument_token)
@@ -310,13 +319,16 @@ class PartitionWorker:
                 continue
             work.candles.extend(closed)
             closed_here.extend(closed)
-            if not strategies:
+            if not strategy:
                 bystanders.extend(closed)
                 continue
             decide = [x for x in closed if (x.symbol, x.timeframe) in lookbacks]
             bystanders.extend(x for x in closed if (x.symbol, x.timeframe) not in lookbacks)
             if decide:
                 await self._decide_and_publish(decide)
+                if outbox.due():  # a pass full of decisions does not hold the first ones back
+                    outbox.flush()
+                    await asyncio.sleep(0)  # replies read, connections back: none to open
         await self._decide_and_publish([])  # gaps of strategy instruments: backfilled, decided
         self._count_candles(closed_here, "tick")
         self._note(bystanders)
@@ -421,33 +433,11 @@ class PartitionWorker:
         if not signals:
             return
         work.signals.extend(signals)
-        intents = self._intents(self._tradable(signals, backfilled))
-        self._queued.extend(intents)  # sent by `publish_queued` as soon as the pass is over
+        self.ctx.outbox.add(self, self._intents(self._tradable(signals, backfilled)))
 
-    @staticmethod
-    def publish_queued(workers: Sequence[PartitionWorker]) -> None:
-        """Send every intent these workers have decided, all partitions in ONE script call
-        (fenced per partition), as an eager task: sent before this returns, its reply awaited
-        by each worker's next commit (a signal is never committed while its intent may still
-        fail to go out). An instrument's intents go out in decision order; exactly-once by the
-        NX keys."""
-        groups = [(w, w._queued) for w in workers if w._queued]
-        if not groups:
-            return
-        before: set[asyncio.Task[None]] = set()
-        for worker, intents in groups:
-            worker._queued = []
-            for intent in intents:
-                task = worker._last_publish.get(intent.instrument_token)
-                if task is not None and not task.done():
-                    before.add(task)
-        sending = asyncio.Task(
-            _send_intents(groups, before), loop=asyncio.get_running_loop(), eager_start=True
-        )
-        for worker, intents in groups:
-            worker._publishing.append(sending)
-            for intent in intents:
-                worker._last_publish[intent.instrument_token] = sending
+    def track_publication(self, task: asyncio.Task[None]) -> None:
+        """A send carrying intents of this partition: the next commit waits for it."""
+        self._publishing.append(task)
 
     def _decide(self, closed: list[Candle], backfilled: list[Candle]) -> list[Signal]:
         engine, metrics = self.ctx.engine, self.ctx.metrics
@@ -537,11 +527,13 @@ class PartitionWorker:
         touched instrument are encoded now, once each, and the commit runs as a task, after
         the previous commit and after every intent sent before it (a signal is never recorded
         while its intent may still fail to go out)."""
-        self.publish_queued([self])
+        self.ctx.outbox.flush()
         work = self.uncommitted
         if work.empty():
             return
         self.uncommitted = Uncommitted()
+        # The first pass dead-letters a strategy instrument's bad entries before the others.
+        work.dead_letters.sort(key=lambda letter: entry_key(letter.entry_id))
         publishing, self._publishing = self._publishing, []
         book = self.book
         rejects = book.take_rejects()
@@ -717,32 +709,28 @@ class PartitionWorker:
         return {b.symbol for t in self.book.tokens() for b in self.book.builders(t)[:1]}
 
 
-async def _send_intents(
-    groups: list[tuple[PartitionWorker, list[OrderIntent]]], before: set[asyncio.Task[None]]
-) -> None:
-    try:
-        for task in before:  # an instrument's earlier intents first; none after a failure
-            await task
-        committer = groups[0][0].ctx.committer
-        results = await committer.publish_intents([(w.partition, i) for w, i in groups])
-    except BaseException as exc:
-        for worker, _ in groups:
-            worker.fail(exc)
-        raise
-    for (worker, intents), published in zip(groups, results, strict=True):
-        if published.lease_held:
-            worker.after_publish(intents, published)
-        else:
-            worker.fail(LeaseLost(f"tick partition {worker.partition} is not ours: "
-                                  f"{len(intents)} intents not published"))  # fmt: skip
-
-
 class SharedReader(Protocol):
     """The replica's reader a worker takes part in (adapters/tick_reader.py)."""
 
     def attach(self, worker: PartitionWorker) -> None: ...
 
     async def detach(self, worker: PartitionWorker) -> None: ...
+
+
+class _Symbol(msgspec.Struct):
+    symbol: str = ""
+
+
+_symbol_decoder = msgspec.msgpack.Decoder(_Symbol)
+
+
+def _symbol_of(fields: dict[bytes, bytes]) -> str:
+    """The symbol of a tick entry, from a decode of that field alone ("" if unreadable: the
+    full decode says why)."""
+    try:
+        return _symbol_decoder.decode(fields.get(DATA_FIELD, b"")).symbol
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return ""
 
 
 def stream_entries(reply: Any) -> Entries:

@@ -18,10 +18,10 @@ import contextlib
 import logging
 from typing import Any
 
+from services.consumer.adapters.intent_outbox import IntentOutbox
 from services.consumer.adapters.partition import Entries, PartitionWorker, stream_entries
 from services.consumer.settings import ConsumerSettings
 from shared import constants as c
-from shared.messages import Tick
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +31,11 @@ READ_ATTEMPTS = 3  # reads failing in a row before the partitions are dropped (t
 class TickReader:
     """Reads the owned partitions' streams and drives their workers' passes."""
 
-    def __init__(self, redis: Any, settings: ConsumerSettings, consumer: str) -> None:
+    def __init__(
+        self, redis: Any, settings: ConsumerSettings, consumer: str, outbox: IntentOutbox
+    ) -> None:
         self.redis = redis
+        self.outbox = outbox
         self.settings = settings
         self.consumer = consumer
         self._workers: dict[str, PartitionWorker] = {}  # stream -> worker
@@ -103,7 +106,7 @@ class TickReader:
         async with contextlib.AsyncExitStack() as locks:
             for worker, _ in batches:  # in partition order, one at a time: no deadlock
                 await locks.enter_async_context(worker.lock)
-            rest: list[tuple[PartitionWorker, list[Tick]]] = []
+            rest: list[tuple[PartitionWorker, Entries]] = []
             try:
                 for worker, entries in batches:
                     if worker.failure is not None or self._workers.get(worker.stream) is not worker:
@@ -112,14 +115,13 @@ class TickReader:
                         rest.append((worker, await worker.first_pass(entries)))
                     except Exception as exc:
                         worker.fail(exc)
-                # Every partition's intents of this read in one script call, then the rest.
-                PartitionWorker.publish_queued([w for w, _ in rest if w.failure is None])
-                for worker, ticks in rest:
+                self.outbox.flush()  # every partition's intents of this read, in one call
+                for worker, others in rest:
                     try:
-                        await worker.second_pass(ticks)
+                        await worker.second_pass(others)
                     except Exception as exc:
                         worker.fail(exc)
-                PartitionWorker.publish_queued([w for w, _ in rest if w.failure is None])
+                self.outbox.flush()
             except BaseException as exc:  # cancelled mid-batch: half-handled, never committed
                 for worker, _ in batches:
                     worker.fail(exc)

@@ -136,6 +136,7 @@ class Consumer:
         # Connections opened now, not on the first intent (a handshake of several round trips):
         # the reader, commits and intent sends run at once, each on a connection of its own.
         await asyncio.gather(*(d.redis.ping() for _ in range(self.s.redis_connections_at_start)))
+        await self.committer.open()
         positions = await d.bus.positions([c.CONTROL])
         await self._read_halt()
         logger.info(
@@ -178,6 +179,8 @@ class Consumer:
             with contextlib.suppress(Exception):
                 await self.registry.leave()
             await asyncio.gather(control, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.committer.close()
             if d.history is not None:
                 d.history.close()
             d.metrics.partitions_owned.set(0)

@@ -201,6 +201,7 @@ async def test_one_call_publishes_the_intents_of_several_partitions_each_fenced_
     again = await committer.publish_intents([(0, [intent("b"), intent("e")])])
     assert [(p.flags, p.lease_held) for p in again] == [((False, True), True)]
     assert [i.intent_id for i in await stream_intents(redis)] == ["a", "b", "d", "e"]
+    await committer.close()
     await redis.aclose()
 
 

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -233,8 +233,8 @@ class Gatekeeper:
             count=s.intent_read_count, block_ms=500, reclaim_idle_ms=s.reclaim_idle_ms
         )
         loops: list[Awaitable[Any]] = [
-            d.bus.consume([c.INTENTS], c.GROUP_GATEKEEPER, s.consumer_name or "gatekeeper",
-                          self._on_intent, stop, options),
+            d.bus.consume_batches([c.INTENTS], c.GROUP_GATEKEEPER, s.consumer_name or "gatekeeper",
+                                  self._on_intents, stop, options),
             d.bus.listen(ticks, self._on_tick, stop, after=heads, count=s.tick_read_count,
                          block_ms=500),
             d.bus.listen(control, self._on_control, stop, after=heads, block_ms=500),
@@ -295,13 +295,30 @@ class Gatekeeper:
 
     # -- intents --------------------------------------------------------------------------------
 
-    async def _on_intent(self, stream: str, entry_id: str, message: Message) -> None:
-        if not isinstance(message, OrderIntent):
-            raise RejectedInput(f"{type(message).__name__} on the intents stream")
-        problems = intent_problems(message)
-        if problems:
-            raise RejectedInput("malformed intent: " + "; ".join(problems))
-        await self._decide(message, self.d.clock.time_ns())
+    async def _on_intents(
+        self, stream: str, items: Sequence[tuple[str, Message]]
+    ) -> list[BaseException | None]:
+        """The intents of one read, decided together (a burst at a candle close costs one Redis
+        round trip, not one each); malformed ones are rejected input (dead-lettered)."""
+        received_ns = self.d.clock.time_ns()
+        outcomes: list[BaseException | None] = []
+        intents: list[OrderIntent] = []
+        for _, message in items:
+            if not isinstance(message, OrderIntent):
+                outcomes.append(RejectedInput(f"{type(message).__name__} on the intents stream"))
+                continue
+            problems = intent_problems(message)
+            if problems:
+                outcomes.append(RejectedInput("malformed intent: " + "; ".join(problems)))
+                continue
+            outcomes.append(None)
+            intents.append(message)
+        if intents:
+            try:
+                await self._decide(intents, received_ns)
+            except Exception as exc:  # left pending: redelivered, and decided ids are kept
+                return [exc if outcome is None else outcome for outcome in outcomes]
+        return outcomes
 
     def _local(self, intent: OrderIntent) -> None:
         if intent.intent_id not in self._local_ids:
@@ -315,16 +332,18 @@ class Gatekeeper:
             except TimeoutError:
                 continue
             self._local_ids.discard(intent.intent_id)
-            await self._decide(intent, self.d.clock.time_ns())
+            await self._decide([intent], self.d.clock.time_ns())
 
-    async def _decide(self, intent: OrderIntent, received_ns: int) -> None:
+    async def _decide(self, intents: Sequence[OrderIntent], received_ns: int) -> None:
         async with self.decide_lock:
-            self._ticks_may_run.clear()  # until the order is handed over (DeskHooks.sent)
+            self._ticks_may_run.clear()  # until the orders are handed over (DeskHooks.sent)
             try:
                 now = self.d.clock.now()
-                await self._prepare(intent, now)
-                decision = self.engine.evaluate(intent, self.state, now)
-                await self._handle(decision, received_ns, now)
+                decisions = []
+                for intent in intents:
+                    await self._prepare(intent, now)
+                    decisions.append(self.engine.evaluate(intent, self.state, now))
+                await self._handle(decisions, received_ns, now)
             finally:
                 self._ticks_may_run.set()
 
@@ -355,31 +374,40 @@ class Gatekeeper:
             self.d.journal.options_chain(name, spot, built.quotes, now)
         logger.info("option chain %s: %s", name, how)
 
-    async def _handle(self, decision: Decision, received_ns: int, now: datetime) -> None:
-        d, intent = self.d, decision.intent
-        if not isinstance(decision, Queued) and intent.intent_id in self._waiting_in_redis:
-            self._waiting_in_redis.discard(intent.intent_id)
-            await self.redis_state.unqueue([intent.intent_id])
-        if isinstance(decision, Approved):
-            d.metrics.intents.labels("approved").inc()
+    async def _handle(self, decisions: Sequence[Decision], received_ns: int, now: datetime) -> None:
+        """Carry out decisions: the approved ones' orders recorded together then sent."""
+        d = self.d
+        unqueued = [
+            x.intent.intent_id
+            for x in decisions
+            if not isinstance(x, Queued) and x.intent.intent_id in self._waiting_in_redis
+        ]
+        if unqueued:
+            self._waiting_in_redis.difference_update(unqueued)
+            await self.redis_state.unqueue(unqueued)
+        approved = [x for x in decisions if isinstance(x, Approved)]
+        if approved:
+            d.metrics.intents.labels("approved").inc(len(approved))
             assert self.desk is not None
-            await self.desk.submit(decision, received_ns, now)
-        elif isinstance(decision, Denied) and decision.duplicate:
-            d.metrics.intents.labels("duplicate").inc()
-            logger.info("intent %s redelivered: %s", intent.intent_id, decision.reason)
-        elif isinstance(decision, Denied):
-            d.metrics.intents.labels("denied").inc()
-            d.metrics.denied(decision.reasons)
-            await self.redis_state.record(now, [], [intent.intent_id])
-            await self._risk(risk_event(decision, f"{intent.intent_id}:denied", now))
-        elif isinstance(decision, Queued):
-            d.metrics.intents.labels("queued").inc()
-            await self.redis_state.queue(intent)
-            self._waiting_in_redis.add(intent.intent_id)
-            await self._risk(risk_event(decision, f"{intent.intent_id}:queued", now))
-            self._drain_wake.set()
-        if decision.tripped is not None:
-            await self._tripped(decision.tripped, now, ())
+            await self.desk.submit(approved, received_ns, now)
+        for decision in decisions:
+            intent = decision.intent
+            if isinstance(decision, Denied) and decision.duplicate:
+                d.metrics.intents.labels("duplicate").inc()
+                logger.info("intent %s redelivered: %s", intent.intent_id, decision.reason)
+            elif isinstance(decision, Denied):
+                d.metrics.intents.labels("denied").inc()
+                d.metrics.denied(decision.reasons)
+                await self.redis_state.record(now, [], [intent.intent_id])
+                await self._risk(risk_event(decision, f"{intent.intent_id}:denied", now))
+            elif isinstance(decision, Queued):
+                d.metrics.intents.labels("queued").inc()
+                await self.redis_state.queue(intent)
+                self._waiting_in_redis.add(intent.intent_id)
+                await self._risk(risk_event(decision, f"{intent.intent_id}:queued", now))
+                self._drain_wake.set()
+            if decision.tripped is not None:
+                await self._tripped(decision.tripped, now, ())
 
     async def _drain_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -392,8 +420,7 @@ class Gatekeeper:
             async with self.decide_lock:
                 now = self.d.clock.now()
                 decisions = self.engine.drain(self.state, now)
-                for decision in decisions:
-                    await self._handle(decision, self.d.clock.time_ns(), now)
+                await self._handle(decisions, self.d.clock.time_ns(), now)
 
     # -- prices and the position monitor ----------------------------------------------------
 

@@ -3,6 +3,11 @@
 Guarantees, for one (group, consumer) over one or more streams:
 - an entry is acked only after the handler returned; entries of one stream are handled in order
   (an entry whose handler failed is retried later, so it may come after newer ones);
+- a batch handler (`BatchHandler`, `StreamBus.consume_batches`) gets the decodable new entries of
+  one read together, in order, and says per entry how it went (None: done; an exception: as if a
+  single handler raised it); the entries it handled are acked together after it returned (one
+  XACK), so a crash during a batch delivers the whole batch again. The Gatekeeper decides a burst
+  of intents with one Redis round trip instead of one each. Redelivered entries come one by one;
 - an entry that cannot be decoded, or whose handler raises RejectedInput/MessageError, is written to
   the dead-letter stream with the reason and acked in one MULTI transaction; the loop goes on;
 - any other handler error leaves the entry pending; once idle for `reclaim_idle_ms` it is claimed
@@ -19,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.bus.dead_letter import DeadLetter, DeadLetterKind
@@ -34,7 +39,7 @@ from shared.bus.policy import (
     reclaim_due,
 )
 from shared.bus.wire import decode_entry
-from shared.messages import MessageError
+from shared.messages import Message, MessageError
 
 if TYPE_CHECKING:
     from shared.bus.stream_bus import Handler, StreamBus
@@ -46,6 +51,12 @@ _LAST_ERRORS_KEPT = 10_000
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
 
+BatchHandler = Callable[
+    [str, Sequence[tuple[str, Message]]], Awaitable[Sequence[BaseException | None]]
+]
+"""An async handler of the new entries of one read of one stream: (stream, [(entry_id,
+message)]) -> one outcome per entry, in order (None: handled; an exception: failed)."""
+
 
 class GroupConsumer:
     """One run of `StreamBus.consume`."""
@@ -56,16 +67,20 @@ class GroupConsumer:
         streams: Sequence[str],
         group: str,
         consumer: str,
-        handler: Handler,
+        handler: Handler | None,
         options: ConsumeOptions,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         if not streams:
             raise ValueError("consume needs at least one stream")
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("consume needs exactly one of handler and batch_handler")
         self._bus = bus
         self._streams = list(streams)
         self._group = group
         self._consumer = consumer
         self._handler = handler
+        self._batch_handler = batch_handler
         self._options = options
         self._last_errors: OrderedDict[tuple[str, str], str] = OrderedDict()
 
@@ -95,6 +110,9 @@ class GroupConsumer:
                 ),
             )
             for stream, entries in _stream_entries(reply):
+                if self._batch_handler is not None:
+                    await self._deliver_batch(stream, entries)
+                    continue
                 for entry_id, fields in entries:
                     if stop.is_set():
                         return
@@ -198,6 +216,87 @@ class GroupConsumer:
                     counts[_as_text(row["message_id"])] = int(row["times_delivered"])
         return counts
 
+    async def _deliver_batch(self, stream: str, entries: Sequence[Entry]) -> None:
+        """The new entries of one read: decoded, handled in one call, then acked together;
+        malformed and rejected ones dead-lettered, failed ones left pending."""
+        done: list[str] = []
+        ready: list[tuple[str, Message]] = []
+        fields_of: dict[str, dict[bytes, bytes]] = {}
+        for raw_id, fields in entries:
+            entry_id = _as_text(raw_id)
+            if not fields:  # trimmed before it was read
+                self._bus.metrics.trimmed(stream, 1)
+                logger.warning("entry %s of %s was trimmed before it was handled; acked",
+                               entry_id, stream)  # fmt: skip
+                done.append(entry_id)
+                continue
+            try:
+                ready.append((entry_id, decode_entry(stream, fields)))
+                fields_of[entry_id] = fields
+            except MessageError as exc:
+                await self._dead_letter(
+                    DeadLetterKind.MALFORMED, failure_reason(exc), stream, entry_id, fields, 1
+                )
+        outcomes = await self._handle(stream, ready)
+        for (entry_id, _), outcome in zip(ready, outcomes, strict=True):
+            if outcome is None:
+                done.append(entry_id)
+                self._last_errors.pop((stream, entry_id), None)
+                self._bus.metrics.handled(stream)
+            else:
+                await self._failed(stream, entry_id, fields_of[entry_id], 1, outcome)
+        if done:
+            await self._io("xack", lambda: self._bus.redis.xack(stream, self._group, *done))
+
+    async def _handle(
+        self, stream: str, ready: Sequence[tuple[str, Message]]
+    ) -> Sequence[BaseException | None]:
+        """One outcome per entry (None: handled) from whichever handler this consumer has."""
+        if not ready:
+            return []
+        if self._batch_handler is not None:
+            try:
+                outcomes = await self._batch_handler(stream, ready)
+            except Exception as exc:  # the whole batch failed: every entry stays pending
+                return [exc] * len(ready)
+            if len(outcomes) != len(ready):
+                error = RuntimeError(f"batch handler gave {len(outcomes)} outcomes for "
+                                     f"{len(ready)} entries")  # fmt: skip
+                return [error] * len(ready)
+            return outcomes
+        assert self._handler is not None
+        results: list[BaseException | None] = []
+        for entry_id, message in ready:
+            try:
+                await self._handler(stream, entry_id, message)
+                results.append(None)
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    async def _failed(
+        self,
+        stream: str,
+        entry_id: str,
+        fields: dict[bytes, bytes],
+        deliveries: int,
+        exc: BaseException,
+    ) -> None:
+        reason = failure_reason(exc)
+        if isinstance(exc, Exception) and disposition_of(exc) is Disposition.DEAD_LETTER:
+            await self._dead_letter(
+                DeadLetterKind.REJECTED, reason, stream, entry_id, fields, deliveries
+            )
+            return
+        self._remember_failure(stream, entry_id, reason)
+        self._bus.metrics.handler_failed(stream)
+        logger.error(
+            "handler failed on %s entry %s (delivery %s of max %s); left pending for a retry"
+            " after %s ms: %s",
+            stream, entry_id, deliveries, self._options.max_deliveries,
+            self._options.reclaim_idle_ms, reason, exc_info=exc,
+        )  # fmt: skip
+
     async def _deliver(
         self, stream: str, entry_id: str, fields: dict[bytes, bytes] | None, deliveries: int
     ) -> None:
@@ -224,28 +323,9 @@ class GroupConsumer:
                 DeadLetterKind.MALFORMED, reason, stream, entry_id, fields, deliveries
             )
             return
-        try:
-            await self._handler(stream, entry_id, message)
-        except Exception as exc:
-            reason = failure_reason(exc)
-            if disposition_of(exc) is Disposition.DEAD_LETTER:
-                await self._dead_letter(
-                    DeadLetterKind.REJECTED, reason, stream, entry_id, fields, deliveries
-                )
-                return
-            self._remember_failure(stream, entry_id, reason)
-            self._bus.metrics.handler_failed(stream)
-            logger.error(
-                "handler failed on %s entry %s (delivery %s of max %s); left pending for a retry"
-                " after %s ms: %s",
-                stream,
-                entry_id,
-                deliveries,
-                options.max_deliveries,
-                options.reclaim_idle_ms,
-                reason,
-                exc_info=True,
-            )
+        (outcome,) = await self._handle(stream, [(entry_id, message)])
+        if outcome is not None:
+            await self._failed(stream, entry_id, fields, deliveries, outcome)
             return
         await self._ack(stream, entry_id)
         self._last_errors.pop((stream, entry_id), None)

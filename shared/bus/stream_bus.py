@@ -18,7 +18,7 @@ from redis.exceptions import ResponseError
 from shared import constants as c
 from shared.bus.broadcast import last_id, listen
 from shared.bus.dead_letter import DeadLetter, dead_letter_fields
-from shared.bus.group_consumer import GroupConsumer
+from shared.bus.group_consumer import BatchHandler, GroupConsumer
 from shared.bus.io_retry import RetryPolicy, call_with_retry
 from shared.bus.metrics import NO_BUS_METRICS, BusMetrics
 from shared.bus.policy import ConsumeOptions
@@ -202,6 +202,22 @@ class StreamBus:
         """Deliver every entry of `streams` to `handler` as `consumer` of `group` until `stop` is
         set; see group_consumer.GroupConsumer for the guarantees."""
         runner = GroupConsumer(self, streams, group, consumer, handler, options or ConsumeOptions())
+        await runner.run(stop)
+
+    async def consume_batches(
+        self,
+        streams: Sequence[str],
+        group: str,
+        consumer: str,
+        handler: BatchHandler,
+        stop: asyncio.Event,
+        options: ConsumeOptions | None = None,
+    ) -> None:
+        """`consume` with a handler of the new entries of each read together (one outcome per
+        entry); redelivered entries come one at a time."""
+        runner = GroupConsumer(
+            self, streams, group, consumer, None, options or ConsumeOptions(), batch_handler=handler
+        )
         await runner.run(stop)
 
     async def listen(

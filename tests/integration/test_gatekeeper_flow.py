@@ -10,7 +10,7 @@ import pytest
 
 from services.sentinel.checks import halt_hash
 from shared import constants as c
-from shared.bus import DeadLetter, parse_dead_letter
+from shared.bus import DeadLetter, entry_fields, parse_dead_letter
 from shared.messages import Control
 from tests.gatekeeper_support import (
     RunningGatekeeper,
@@ -152,3 +152,35 @@ async def test_an_intent_delivered_twice_is_decided_once(
         )
         logged = [e for e in await gk.order_events() if e.status == "LOGGED"]
         assert len(logged) == 1
+
+
+async def test_a_burst_read_together_is_recorded_in_one_round_trip_and_every_order_goes_out(
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str
+) -> None:
+    store = Store.of(clickhouse_server, clickhouse_db)
+    clock = TradingClock()
+    async with running_gatekeeper(gk_settings(redis_url, store), clock=clock) as gk:
+        await _priced(gk, clock)
+        records: list[int] = []
+        record = gk.service.redis_state.record
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            records.append(len(args[1]) if len(args) > 1 else 0)
+            return await record(*args, **kwargs)
+
+        gk.service.redis_state.record = counted  # type: ignore[method-assign]
+        burst = [intent(INFY, INFY_TOKEN, 1500.0, clock.now(), quantity=1) for _ in range(3)]
+        # One MULTI: the blocked reader is served once, with all three (a candle close's burst).
+        async with gk.redis.pipeline(transaction=True) as pipe:
+            for each in burst:
+                pipe.xadd(c.INTENTS, entry_fields(c.INTENTS, each))  # type: ignore[arg-type]
+            await pipe.execute()
+        await eventually(
+            lambda: gk.metric("tradealgo_intents_total", {"decision": "approved"}) == 3
+        )
+
+        async def all_logged() -> bool:
+            return [await _decision(gk, each.intent_id) for each in burst] == ["LOGGED"] * 3
+
+        await eventually(all_logged)
+    assert records[0] == 3  # the three orders' records in the first (and only) write

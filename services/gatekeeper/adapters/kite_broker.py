@@ -115,6 +115,7 @@ class KiteBroker:
         self._on_error = on_error or (lambda call, kind: None)
         self._token: str | None = None
         self._client: KiteConnect | None = None
+        self._reported: set[str] = set()  # refused tokens already reported (once each)
 
     # -- the Broker protocol --------------------------------------------------------------------
 
@@ -188,7 +189,7 @@ class KiteBroker:
         except kite_errors.TokenException:
             self._on_error(name, "token")
             logger.warning("Kite refused the access token on %s: re-reading it from Redis", name)
-            await self._on_token_rejected(token)
+            await self._report_refused(token)
             fresh, client = await self._current_client(refresh=True)
             if fresh == token:
                 raise BrokerRejected(f"{name}: the access token was refused (403)") from None
@@ -196,8 +197,16 @@ class KiteBroker:
                 # Refused at authentication, before anything was placed: safe to call again.
                 return await self._attempt(name, call, client, retry)
             except kite_errors.TokenException:
-                await self._on_token_rejected(fresh)
+                await self._report_refused(fresh)
                 raise BrokerRejected(f"{name}: the new access token was refused too") from None
+
+    async def _report_refused(self, token: str) -> None:
+        """Tell the Sentinel once per token: calls in flight together (a margin refresh and a
+        place_order) that meet the same dead token make one report, not one each."""
+        if token in self._reported:
+            return
+        self._reported.add(token)
+        await self._on_token_rejected(token)
 
     async def _attempt(
         self, name: str, call: Callable[[KiteConnect], T], client: KiteConnect, retry: bool

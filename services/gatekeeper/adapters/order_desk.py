@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -150,19 +150,20 @@ class OrderDesk:
 
     # -- new orders -------------------------------------------------------------------------------
 
-    async def submit(self, decision: Approved, received_ns: int, now: datetime) -> None:
-        """Record every slice (with the intent's id as decided, in the same MULTI), then send."""
+    async def submit(self, decisions: Sequence[Approved], received_ns: int, now: datetime) -> None:
+        """Record every slice of every decision (with the intents' ids as decided, in the same
+        MULTI: one round trip however many intents a burst brought), then send."""
         mode = self.s.mode
-        intent = decision.intent
         entries = [
             JournalEntry(
                 record(plan, mode, now, "; ".join(decision.reasons)),
                 decision.terms,
                 now,
                 received_ns,
-                intent.last_tick_received_ns,
-                intent.strategy,
+                decision.intent.last_tick_received_ns,
+                decision.intent.strategy,
             )
+            for decision in decisions
             for plan in decision.orders
         ]
         for entry in entries:
@@ -172,7 +173,7 @@ class OrderDesk:
         await self.redis_state.record(
             now,
             entries,
-            [intent.intent_id],
+            [decision.intent.intent_id for decision in decisions],
             [(c.ORDER_EVENTS, event) for event in events],
             self.s.stream_maxlen,
         )

@@ -34,7 +34,9 @@ class TickReader:
     def __init__(
         self, redis: Any, settings: ConsumerSettings, consumer: str, outbox: IntentOutbox
     ) -> None:
-        self.redis = redis
+        # A connection held for the reads: one taken from the pool for each read is first
+        # checked with a zero-timeout read, one more turn of the event loop before every read.
+        self.redis = redis.client()
         self.outbox = outbox
         self.settings = settings
         self.consumer = consumer
@@ -54,6 +56,12 @@ class TickReader:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read and hand out batches until `stop`."""
+        try:
+            await self._read(stop)
+        finally:
+            await self.redis.aclose()  # the held connection back to the pool
+
+    async def _read(self, stop: asyncio.Event) -> None:
         s = self.settings
         failures = 0
         while not stop.is_set():

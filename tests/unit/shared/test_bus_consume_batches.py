@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from typing import Any
 
 import fakeredis
 import pytest
@@ -87,8 +88,19 @@ async def test_one_read_is_one_handler_call_with_an_outcome_per_entry(
     assert set(letters) == {ids[1], malformed}
 
 
-async def test_a_batch_handler_that_raises_leaves_the_whole_batch_pending(
-    redis: fakeredis.FakeAsyncRedis,
+async def _raise(items: Sequence[tuple[str, Message]]) -> list[BaseException | None]:
+    raise RuntimeError("the store is down")
+
+
+async def _one_outcome_short(
+    items: Sequence[tuple[str, Message]],
+) -> list[BaseException | None]:
+    return [None] * (len(items) - 1)
+
+
+@pytest.mark.parametrize("misbehaving", [_raise, _one_outcome_short])
+async def test_a_batch_handler_that_fails_as_a_whole_leaves_every_entry_pending(
+    redis: fakeredis.FakeAsyncRedis, misbehaving: Any
 ) -> None:
     bus = StreamBus(redis, service="unit", maxlen=1000)
     await bus.publish_many(c.CONTROL, [control(f"m{n}") for n in range(3)])
@@ -100,30 +112,8 @@ async def test_a_batch_handler_that_raises_leaves_the_whole_batch_pending(
     ) -> list[BaseException | None]:
         nonlocal calls
         calls += 1
-        raise RuntimeError("the store is down")
-
-    stop = asyncio.Event()
-    task = asyncio.create_task(bus.consume_batches([c.CONTROL], GROUP, "c1", handle, stop, options))
-    await eventually(lambda: calls >= 1)
-    stop.set()
-    await task
-    assert await pending(redis) == 3
-
-
-async def test_a_handler_giving_the_wrong_number_of_outcomes_acks_nothing(
-    redis: fakeredis.FakeAsyncRedis,
-) -> None:
-    bus = StreamBus(redis, service="unit", maxlen=1000)
-    await bus.publish_many(c.CONTROL, [control(f"m{n}") for n in range(3)])
-    options = ConsumeOptions(count=10, block_ms=20, reclaim_idle_ms=60_000)
-    calls = 0
-
-    async def handle(
-        stream: str, items: Sequence[tuple[str, Message]]
-    ) -> list[BaseException | None]:
-        nonlocal calls
-        calls += 1
-        return [None]
+        result: list[BaseException | None] = await misbehaving(items)
+        return result
 
     stop = asyncio.Event()
     task = asyncio.create_task(bus.consume_batches([c.CONTROL], GROUP, "c1", handle, stop, options))

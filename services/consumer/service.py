@@ -3,11 +3,15 @@
 Tasks of one replica:
 - ownership (every lease_renew_s): register in the replica set, renew the partition leases,
   take free partitions up to the fair share and give back extra ones (ownership.py). Each owned
-  partition runs a PartitionWorker (adapters/partition.py): restore its checkpoint, claim the
-  pending entries of its consumer group, then read -> build -> decide -> commit, round by round;
+  partition has a PartitionWorker (adapters/partition.py): restore its checkpoint, claim the
+  pending entries of its consumer group and handle them, then join the reader; a partition given
+  back on purpose commits first;
+- reader (adapters/tick_reader.py): one XREADGROUP for every owned partition; strategy ticks of
+  all partitions first, their intents in one call (adapters/intent_outbox.py), then the rest;
+  commits every commit_interval_ms;
 - timer (every timer_interval_s): close buckets past end + grace in each partition's market time
   (illiquid instruments close on time), then let cross-sectional strategies decide;
-- flusher: ClickHouse rows of committed rounds, then the `_stored:` marks that tell a successor
+- flusher: ClickHouse rows of committed work, then the `_stored:` marks that tell a successor
   which rows may still be missing;
 - control: HALT / RESUME. While halted the Consumer keeps building and storing candles and signals
   (history stays complete, strategies stay warm) but publishes NO intent: each withheld intent is

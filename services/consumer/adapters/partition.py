@@ -25,13 +25,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-
-import msgspec
-from prometheus_client import Counter
 
 from services.consumer.adapters.commit import (
     Committed,
@@ -40,9 +37,12 @@ from services.consumer.adapters.commit import (
     Published,
     Uncommitted,
 )
+from services.consumer.adapters.decisions import Decider
+from services.consumer.adapters.entries import Entries, entry_key, stream_entries, symbol_of
 from services.consumer.adapters.history_loader import HistoryLoader
 from services.consumer.adapters.intent_outbox import IntentOutbox
 from services.consumer.adapters.metrics import ConsumerMetrics
+from services.consumer.adapters.records import PartitionRecords
 from services.consumer.adapters.store import ConsumerStore
 from services.consumer.adapters.takeover import claim_pending, read_checkpoint, restore_rows
 from services.consumer.buckets import SessionsOf, bucket_of
@@ -50,19 +50,15 @@ from services.consumer.candle_book import CandleBook
 from services.consumer.candles import CandleBuilder, CandleGap, RejectedTick
 from services.consumer.feed_clock import FeedClock
 from services.consumer.settings import ConsumerSettings
-from services.consumer.signals import intent_from_signal
 from services.consumer.strategy_engine import StrategyEngine
 from services.consumer.tick_intake import receipt_stamped, tick_problem
 from shared import constants as c
 from shared.bus import DeadLetter, DeadLetterKind, decode_entry
 from shared.bus.policy import failure_reason
-from shared.bus.wire import DATA_FIELD
 from shared.clock import Clock
 from shared.messages import Candle, MessageError, OrderIntent, Signal, Tick, Timeframe
 
 logger = logging.getLogger(__name__)
-
-Entries = list[tuple[str, dict[bytes, bytes] | None]]
 
 
 @dataclass
@@ -97,11 +93,6 @@ class PartitionStats:
     warmed: set[str] = field(default_factory=set)
 
 
-def entry_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
 class PartitionFailed(RuntimeError):
     """A step of the partition failed before: the worker commits nothing more."""
 
@@ -129,7 +120,8 @@ class PartitionWorker:
         self._strategy_symbols = ctx.engine.symbols()
         self._lookbacks = ctx.engine.lookbacks()
         self._routed: set[int] = set()  # instruments whose partition was checked
-        self._closed_counters: dict[tuple[str, str], Counter] = {}
+        self.decider = Decider(ctx.engine, ctx.metrics, s, ctx.halted)
+        self.records = PartitionRecords(partition, ctx.store, ctx.metrics, self._market_now)
         self._publishing: list[asyncio.Task[None]] = []  # sends carrying our intents
         self._committing: asyncio.Task[None] | None = None  # the newest commit
         # Entries at or before the restored checkpoint's are done (claimed ones may be).
@@ -270,7 +262,7 @@ class PartitionWorker:
                     self.stats.skipped += 1
                     continue
                 skip_until = self._skip_until = None  # entries come in order: none is older
-            if symbols and fields and _symbol_of(fields) in symbols:
+            if symbols and fields and symbol_of(fields) in symbols:
                 first.append(entry)
             else:
                 rest.append(entry)
@@ -330,8 +322,8 @@ class PartitionWorker:
                     outbox.flush()
                     await asyncio.sleep(0)  # replies read, connections back: none to open
         await self._decide_and_publish([])  # gaps of strategy instruments: backfilled, decided
-        self._count_candles(closed_here, "tick")
-        self._note(bystanders)
+        self.records.closed(closed_here, "tick")
+        self.decider.note(bystanders)
 
     def _tick(
         self, entry_id: str, fields: dict[bytes, bytes] | None, work: Uncommitted
@@ -393,10 +385,10 @@ class PartitionWorker:
         if closed:
             work.candles.extend(closed)
             work.dirty.update(x.instrument_token for x in closed)
-            self._count_candles(closed, "timer")
+            self.records.closed(closed, "timer")
         lookbacks = self._lookbacks
         await self._decide_and_publish([x for x in closed if (x.symbol, x.timeframe) in lookbacks])
-        self._note([x for x in closed if (x.symbol, x.timeframe) not in lookbacks])
+        self.decider.note([x for x in closed if (x.symbol, x.timeframe) not in lookbacks])
 
     async def commit_signals(self, signals: list[Signal]) -> None:
         """Publish signals decided outside a round (a universe strategy's flush)."""
@@ -429,85 +421,16 @@ class PartitionWorker:
         work.candles.extend(backfilled)
         if not closed and not backfilled and not extra_signals:
             return
-        signals = [*extra_signals, *self._decide(closed, backfilled)]
+        decider = self.decider
+        signals = [*extra_signals, *decider.decide(closed, backfilled)]
         if not signals:
             return
         work.signals.extend(signals)
-        self.ctx.outbox.add(self, self._intents(self._tradable(signals, backfilled)))
+        self.ctx.outbox.add(self, decider.intents(decider.tradable(signals, backfilled)))
 
     def track_publication(self, task: asyncio.Task[None]) -> None:
         """A send carrying intents of this partition: the next commit waits for it."""
         self._publishing.append(task)
-
-    def _decide(self, closed: list[Candle], backfilled: list[Candle]) -> list[Signal]:
-        engine, metrics = self.ctx.engine, self.ctx.metrics
-        feed = [x for x in closed if x.revision == 0]
-        if backfilled:
-            feed = sorted([*feed, *backfilled], key=lambda x: x.start)
-        signals: list[Signal] = []
-        for candle in feed:
-            started = time.perf_counter()
-            try:
-                decided = engine.on_candle(candle)
-            except Exception:  # a strategy's bug must not stall the partition
-                metrics.strategy_errors.inc()
-                logger.exception("strategies of %s %s failed on the %s candle; skipped",
-                                 candle.symbol, candle.timeframe, candle.start)  # fmt: skip
-                continue
-            elapsed = time.perf_counter() - started
-            names = engine.strategy_names(candle.symbol, candle.timeframe)
-            for name in names:
-                metrics.strategy_seconds.labels(name).observe(elapsed / len(names))
-            signals.extend(decided)
-        return signals
-
-    def _note(self, candles: list[Candle]) -> None:
-        """Candles no strategy runs on still pass the engine: its order guard stays current."""
-        on_candle = self.ctx.engine.on_candle
-        for candle in candles:
-            if candle.revision == 0:
-                on_candle(candle)
-
-    def _tradable(self, signals: list[Signal], backfilled: list[Candle]) -> list[Signal]:
-        """Signals decided on backfilled candles are recorded (the decision history equals an
-        uninterrupted feed's) but not traded: their moment passed while the feed was down."""
-        if not backfilled or not signals:
-            return signals
-        late = {(x.symbol, x.timeframe, x.start) for x in backfilled}
-        tradable: list[Signal] = []
-        for signal in signals:
-            if (signal.symbol, signal.timeframe, signal.candle_start) in late:
-                self.ctx.metrics.intents_not_published.labels("backfill").inc()
-                logger.warning(
-                    "signal %s %s %s %s on a backfilled candle %s: recorded, no intent (stale)",
-                    signal.signal_id, signal.strategy, signal.action, signal.symbol,
-                    signal.candle_start,
-                )  # fmt: skip
-            else:
-                tradable.append(signal)
-        return tradable
-
-    def _intents(self, signals: list[Signal]) -> list[OrderIntent]:
-        if not signals:
-            return []
-        s = self.ctx.settings
-        halt = self.ctx.halted()
-        if halt is not None:
-            for signal in signals:
-                self.ctx.metrics.intents_not_published.labels("halted").inc()
-                logger.warning(
-                    "signal %s %s %s %s: intent withheld, trading is halted (%s)",
-                    signal.signal_id, signal.strategy, signal.action, signal.symbol, halt,
-                )  # fmt: skip
-            return []
-        return [
-            intent_from_signal(
-                signal,
-                order_type=s.intent_order_type,
-                product=s.option_intent_product if signal.underlying else s.intent_product,
-            )
-            for signal in signals
-        ]
 
     # -- commits --------------------------------------------------------------------------------
 
@@ -570,7 +493,6 @@ class PartitionWorker:
     def _after_commit(
         self, work: Uncommitted, committed: Committed, rejects: list[RejectedTick]
     ) -> None:
-        store, metrics = self.ctx.store, self.ctx.metrics
         if work.entry:
             self.committed_entry = work.entry
         self.last_ids.update(committed.last_ids)
@@ -579,59 +501,16 @@ class PartitionWorker:
         self.stats.commits += 1
         self.stats.ticks += work.ticks
         self.stats.candles += len(work.candles)
-        store.add_candles(work.candles)
-        store.add_signals(work.signals)
-        store.add_intents(work.intents)
-        store.add_gaps(work.gaps)
-        store.add_dead_letters(work.dead_letters)
-        for gap in work.gaps:
-            metrics.candle_gaps.labels(gap.timeframe).inc(gap.buckets)
-            logger.info("gap: %s %s had no tick in %s buckets %s..%s", gap.symbol, gap.timeframe,
-                        gap.buckets, gap.start, gap.end)  # fmt: skip
-        for reject in rejects:
-            metrics.ticks_ignored.labels(_reject_kind(reject.reason)).inc()
-        if rejects:
-            logger.info("partition %s: %s ticks made no candle (first: %s %s: %s)",
-                        self.partition, len(rejects), rejects[0].tick.symbol,
-                        rejects[0].timeframe, rejects[0].reason)  # fmt: skip
-        for signal in work.signals:
-            metrics.signals.labels(signal.strategy, signal.action).inc()
+        self.records.committed(work, rejects)
 
     def after_publish(self, intents: list[OrderIntent], published: Published) -> None:
-        metrics = self.ctx.metrics
-        work = self._work()  # the commit that follows stores their rows
+        """A send carrying intents of this partition returned: their rows go with the next
+        commit."""
+        work = self._work()
         work.intents.extend(intents)
         if published.last_id:
             work.intents_last_id = published.last_id
-        for intent, went_out in zip(intents, published.flags, strict=True):
-            if went_out:
-                metrics.intents_published.labels(intent.strategy).inc()
-                logger.info("intent %s published: %s %s %s at %.2f (%s)", intent.intent_id,
-                            intent.strategy, intent.side, intent.symbol,
-                            intent.reference_price, intent.reason)  # fmt: skip
-            else:
-                metrics.intents_not_published.labels("duplicate").inc()
-                logger.warning("intent %s not published: signal id already published before",
-                               intent.intent_id)  # fmt: skip
-
-    def _count_candles(self, candles: Iterable[Candle], closed_by: str) -> None:
-        metrics = self.ctx.metrics
-        now = self._market_now()
-        for candle in candles:
-            if candle.revision:
-                metrics.candle_revisions.labels(candle.timeframe).inc()
-                logger.info("revised candle %s %s %s (revision %s, late tick)", candle.symbol,
-                            candle.timeframe, candle.start, candle.revision)  # fmt: skip
-                continue
-            if candle.source != "live":
-                continue
-            key = (candle.timeframe, closed_by)
-            counter = self._closed_counters.get(key)
-            if counter is None:
-                counter = self._closed_counters[key] = metrics.candles_closed.labels(*key)
-            counter.inc()
-            if now is not None:
-                metrics.close_delay.observe(max(0.0, (now - candle.end).total_seconds()))
+        self.records.published(intents, published)
 
     def _market_now(self) -> datetime | None:
         if self.ctx.settings.market_clock == "feed":
@@ -715,43 +594,3 @@ class SharedReader(Protocol):
     def attach(self, worker: PartitionWorker) -> None: ...
 
     async def detach(self, worker: PartitionWorker) -> None: ...
-
-
-class _Symbol(msgspec.Struct):
-    symbol: str = ""
-
-
-_symbol_decoder = msgspec.msgpack.Decoder(_Symbol)
-
-
-def _symbol_of(fields: dict[bytes, bytes]) -> str:
-    """The symbol of a tick entry, from a decode of that field alone ("" if unreadable: the
-    full decode says why)."""
-    try:
-        return _symbol_decoder.decode(fields.get(DATA_FIELD, b"")).symbol
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return ""
-
-
-def stream_entries(reply: Any) -> Entries:
-    """The (entry id, fields) of an XREADGROUP reply of one stream."""
-    return [(_text(entry_id), fields) for _, batch in _pairs(reply) for entry_id, fields in batch]
-
-
-def _reject_kind(reason: str) -> str:
-    for needle, kind in (("outside", "outside_session"), ("too late", "too_late"),
-                         ("naive", "naive_timestamp"), ("not this builder", "wrong_instrument")):  # fmt: skip
-        if needle in reason:
-            return kind
-    return "other"
-
-
-def _pairs(reply: Any) -> list[tuple[Any, list[Any]]]:
-    if not reply:
-        return []
-    items = reply.items() if isinstance(reply, dict) else reply
-    return [(stream, list(entries)) for stream, entries in items]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

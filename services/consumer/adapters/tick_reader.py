@@ -18,8 +18,9 @@ import contextlib
 import logging
 from typing import Any
 
+from services.consumer.adapters.entries import Entries, entries_by_stream
 from services.consumer.adapters.intent_outbox import IntentOutbox
-from services.consumer.adapters.partition import Entries, PartitionWorker, stream_entries
+from services.consumer.adapters.partition import PartitionWorker
 from services.consumer.settings import ConsumerSettings
 from shared import constants as c
 
@@ -94,7 +95,7 @@ class TickReader:
                 continue
             failures = 0
             batches: list[tuple[PartitionWorker, Entries]] = []
-            for stream, entries in _by_stream(reply):
+            for stream, entries in entries_by_stream(reply):
                 owner = self._workers.get(stream)
                 if owner is not None and entries:
                     batches.append((owner, entries))
@@ -134,13 +135,3 @@ class TickReader:
                 for worker, _ in batches:
                     worker.fail(exc)
                 raise
-
-
-def _by_stream(reply: Any) -> list[tuple[str, Entries]]:
-    if not reply:
-        return []
-    items = reply.items() if isinstance(reply, dict) else reply
-    return [
-        (stream.decode() if isinstance(stream, bytes) else stream, stream_entries({stream: batch}))
-        for stream, batch in items
-    ]

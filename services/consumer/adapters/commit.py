@@ -257,8 +257,11 @@ class PartitionCommitter:
         return out
 
     async def open(self) -> None:
-        """Connect the connection held for intents (before the first one)."""
+        """Connect the connection held for intents and load both scripts (before the first
+        intent: a script Redis does not know yet costs a NOSCRIPT reply and a load)."""
         await self._held.ping()
+        await self._held.script_load(_INTENTS)
+        await self._held.script_load(_COMMIT)
 
     async def close(self) -> None:
         """Give the held connection back to the pool."""

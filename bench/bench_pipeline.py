@@ -16,8 +16,10 @@ Set-up (every server real, each in its own process like in production):
 Latency = hand-off time - the tick's received_ns, per order, with its parts: tick -> intent
 published (the feeder), -> intent received (Redis and the Gatekeeper's loop), -> order handed over
 (the Gatekeeper). Writes bench/results/pipeline.json.
-Usage: python bench/bench_pipeline.py [seconds] [--memory-journal]; BENCH_GATEKEEPER='{"ticks_per_yield": 8}'
-overrides Gatekeeper settings for an experiment.
+Usage: python bench/bench_pipeline.py [seconds] [--direct-intents] [--memory-journal];
+BENCH_GATEKEEPER='{"ticks_per_yield": 8}' overrides Gatekeeper settings for an experiment;
+BENCH_PRODUCER_CLICKHOUSE=false keeps the Producer's ticks out of ClickHouse (default: written, as
+in production); BENCH_DEBUG=1 prints each order's stages (Producer, Consumer, transit, inside).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ SIM_SPEED = float(os.environ.get("BENCH_SIM_SPEED", "15"))
 SIM_TICKS_PER_S = float(os.environ.get("BENCH_SIM_TICKS_PER_S", "4"))
 # 2024-08-20 from 09:44: NIFTY's 1-minute EMA 2/3 crosses at 09:45, 09:46, 09:52, 09:54, 09:55, 09:57, ...
 SIM_START = os.environ.get("BENCH_SIM_START", "09:44")
+# Every tick also written to ClickHouse by the Producer, as in production (false: Redis only).
+PRODUCER_CLICKHOUSE = os.environ.get("BENCH_PRODUCER_CLICKHOUSE", "true").lower() == "true"
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -394,9 +398,7 @@ async def run_whole_path(seconds: float) -> dict[str, Any]:
                     "PRODUCER_INSTRUMENTS": ",".join(["NSE:NIFTY 50", "NSE:NIFTY BANK", *futures]),
                     "PRODUCER_OPTION_UNDERLYINGS": "NIFTY=NSE:NIFTY 50,BANKNIFTY=NSE:NIFTY BANK",
                     "PRODUCER_OPTION_STRIKES_EACH_SIDE": "20",
-                    "PRODUCER_WRITE_CLICKHOUSE": os.environ.get(
-                        "BENCH_PRODUCER_CLICKHOUSE", "false"
-                    ),
+                    "PRODUCER_WRITE_CLICKHOUSE": str(PRODUCER_CLICKHOUSE).lower(),
                 },
                 workdir / "producer.log",
             )
@@ -662,6 +664,7 @@ def report_whole_path(seconds: float) -> dict[str, Any]:
         "seconds": round(result["seconds"], 1),
         "intents_published": result["intents"],
         "simulator_frames_dropped_slow_client": result["dropped_frames"],
+        "producer_writes_ticks_to_clickhouse": PRODUCER_CLICKHOUSE,
         "intents_denied": sum(result["denials"].values()),
         "denial_reasons": sorted(result["denials"]),
     }

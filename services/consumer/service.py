@@ -99,6 +99,7 @@ class Consumer:
             engine=self.engine, history=deps.history, metrics=deps.metrics,
             grid_sessions=deps.grid_sessions, clock=deps.clock, halted=lambda: self.halt_reason,
             consumer=self.owner, outbox=self.outbox, mono=deps.mono,
+            live_symbols=self._live_symbols,
         )  # fmt: skip
         deps.metrics.prime(
             settings.timeframes,
@@ -227,6 +228,10 @@ class Consumer:
         if self.starting:
             self.starting = ""
             logger.info("Consumer ready: %s", self.readiness()[1])
+
+    def _live_symbols(self) -> set[str]:
+        """Symbols whose strategies the partitions this replica runs have warmed."""
+        return set().union(*(o.worker.stats.warmed for o in self.owned.values()))
 
     async def _take(self, partition: int) -> None:
         worker = PartitionWorker(partition, self.context)

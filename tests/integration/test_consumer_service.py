@@ -301,3 +301,20 @@ async def test_a_strategy_that_raises_is_logged_and_counted_and_the_partition_go
         await eventually(lambda: _count(rc, len(bars)), 10)
         assert rc.metric("tradealgo_consumer_strategy_errors_total") == len(bars) // 2
         assert len(rc.consumer.owned) == 4
+
+
+async def test_taking_a_partition_over_keeps_what_the_other_partitions_strategies_know(
+    settings_for: Any,
+) -> None:
+    bars = read_bars(NIFTY_FILE, [DAY], "09:15", "09:34")
+    async with running_consumer(settings_for()) as rc:
+        await run_through(rc, producer_ticks(bars))
+        engine = rc.consumer.engine
+        known = bars[-1].start  # the last candle, closed by the timer after the day passed
+        await eventually(lambda: engine.last_start(NIFTY, "minute") == known)
+        # Another partition leaves and comes back (a hand-over): its take-over restores its own
+        # instruments and must not make NIFTY's live, warmed strategy forget its history.
+        other = next(p for p in range(4) if p != c.partition_of(NIFTY_TOKEN, 4))
+        await rc.consumer._drop(other, graceful=True, release=True, why="test: hand-over")
+        await eventually(lambda: other in rc.consumer.owned, 10, message="taken back")
+        assert engine.last_start(NIFTY, "minute") == known

@@ -78,6 +78,7 @@ class WorkerContext:
     consumer: str  # this replica's consumer name (its lease value)
     outbox: IntentOutbox
     mono: Callable[[], float] = time.monotonic
+    live_symbols: Callable[[], set[str]] = set  # warmed by this replica's other partitions
 
 
 @dataclass
@@ -144,8 +145,11 @@ class PartitionWorker:
                         self.feed_clock.observe(state.open_bucket.last_ts, ctx.mono())
         self.committed_entry = checkpoint.entry
         self._skip_until = entry_key(checkpoint.entry) if checkpoint.entry else None
-        # What this replica's strategies knew of these symbols is stale: warm them again.
-        ctx.engine.forget(symbols | self._strategy_symbols)
+        # What this replica's strategies knew of this partition's symbols is stale: warm them
+        # again. Symbols the replica's other partitions trade live stay as they are (those
+        # partitions warmed them once and would never warm them again: forgotten, their
+        # strategies would restart cold and miss a lookback's worth of signals).
+        ctx.engine.forget((symbols | self._strategy_symbols) - ctx.live_symbols())
         if checkpoint.raw:
             self.stats.restored_rows = await restore_rows(
                 ctx.redis, ctx.store, self.partition, ctx.settings.tick_partitions, checkpoint.raw

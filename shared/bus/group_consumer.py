@@ -216,27 +216,37 @@ class GroupConsumer:
                     counts[_as_text(row["message_id"])] = int(row["times_delivered"])
         return counts
 
-    async def _deliver_batch(self, stream: str, entries: Sequence[Entry]) -> None:
-        """The new entries of one read: decoded, handled in one call, then acked together;
-        malformed and rejected ones dead-lettered, failed ones left pending."""
+    async def _deliver_batch(
+        self, stream: str, entries: Sequence[Entry], deliveries: int = 1
+    ) -> None:
+        """Entries of one read (or one redelivered entry): trimmed ones acked, poison and
+        malformed ones dead-lettered, the rest handled (a batch handler: in one call), then the
+        handled ones acked together; failed ones left pending."""
+        options = self._options
         done: list[str] = []
         ready: list[tuple[str, Message]] = []
         fields_of: dict[str, dict[bytes, bytes]] = {}
         for raw_id, fields in entries:
             entry_id = _as_text(raw_id)
-            if not fields:  # trimmed before it was read
+            if not fields:  # deleted (trimmed) while pending: nothing left to handle
                 self._bus.metrics.trimmed(stream, 1)
                 logger.warning("entry %s of %s was trimmed before it was handled; acked",
                                entry_id, stream)  # fmt: skip
                 done.append(entry_id)
                 continue
+            if is_poison(deliveries, options.max_deliveries):
+                last = self._last_errors.pop((stream, entry_id), None)
+                reason = poison_reason(deliveries, options.max_deliveries, last)
+                await self._dead_letter(
+                    DeadLetterKind.POISON, reason, stream, entry_id, fields, deliveries
+                )
+                continue
             try:
                 ready.append((entry_id, decode_entry(stream, fields)))
                 fields_of[entry_id] = fields
             except MessageError as exc:
-                await self._dead_letter(
-                    DeadLetterKind.MALFORMED, failure_reason(exc), stream, entry_id, fields, 1
-                )
+                await self._dead_letter(DeadLetterKind.MALFORMED, failure_reason(exc), stream,
+                                        entry_id, fields, deliveries)  # fmt: skip
         outcomes = await self._handle(stream, ready)
         for (entry_id, _), outcome in zip(ready, outcomes, strict=True):
             if outcome is None:
@@ -244,7 +254,7 @@ class GroupConsumer:
                 self._last_errors.pop((stream, entry_id), None)
                 self._bus.metrics.handled(stream)
             else:
-                await self._failed(stream, entry_id, fields_of[entry_id], 1, outcome)
+                await self._failed(stream, entry_id, fields_of[entry_id], deliveries, outcome)
         if done:
             await self._io("xack", lambda: self._bus.redis.xack(stream, self._group, *done))
 
@@ -300,36 +310,8 @@ class GroupConsumer:
     async def _deliver(
         self, stream: str, entry_id: str, fields: dict[bytes, bytes] | None, deliveries: int
     ) -> None:
-        options = self._options
-        if not fields:  # deleted (trimmed) while pending: nothing left to handle
-            self._bus.metrics.trimmed(stream, 1)
-            logger.warning(
-                "entry %s of %s was trimmed before it was handled; acked", entry_id, stream
-            )
-            await self._ack(stream, entry_id)
-            return
-        if is_poison(deliveries, options.max_deliveries):
-            last = self._last_errors.pop((stream, entry_id), None)
-            reason = poison_reason(deliveries, options.max_deliveries, last)
-            await self._dead_letter(
-                DeadLetterKind.POISON, reason, stream, entry_id, fields, deliveries
-            )
-            return
-        try:
-            message = decode_entry(stream, fields)
-        except MessageError as exc:
-            reason = failure_reason(exc)
-            await self._dead_letter(
-                DeadLetterKind.MALFORMED, reason, stream, entry_id, fields, deliveries
-            )
-            return
-        (outcome,) = await self._handle(stream, [(entry_id, message)])
-        if outcome is not None:
-            await self._failed(stream, entry_id, fields, deliveries, outcome)
-            return
-        await self._ack(stream, entry_id)
-        self._last_errors.pop((stream, entry_id), None)
-        self._bus.metrics.handled(stream)
+        """One entry, acked right after its handler returned."""
+        await self._deliver_batch(stream, [(entry_id.encode(), fields)], deliveries)
 
     async def _dead_letter(
         self,
@@ -350,9 +332,6 @@ class GroupConsumer:
             fields=fields,
         )
         await self._bus.dead_letter(letter, ack_group=self._group)
-
-    async def _ack(self, stream: str, entry_id: str) -> None:
-        await self._io("xack", lambda: self._bus.redis.xack(stream, self._group, entry_id))
 
     def _remember_failure(self, stream: str, entry_id: str, reason: str) -> None:
         self._last_errors[(stream, entry_id)] = reason

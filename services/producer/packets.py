@@ -18,7 +18,7 @@ the rest of the frame is still parsed when the framing allows it.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from datetime import datetime
 from typing import NamedTuple
 
@@ -29,6 +29,7 @@ LTP, INDEX_QUOTE, INDEX_FULL, QUOTE, FULL = 8, 28, 32, 44, 184
 DEPTH_LEVELS = 5
 
 _U16 = struct.Struct(">H")
+_TOKEN = struct.Struct(">I")
 _LTP = struct.Struct(">II")
 _INDEX_QUOTE = struct.Struct(">6I")  # token, ltp, high, low, open, close (change ignored)
 _INDEX_FULL_TS = struct.Struct(">I")  # exchange timestamp at offset 28
@@ -88,13 +89,19 @@ class TickParser:
 
     def parse_frame(self, frame: bytes, received_ns: int) -> tuple[list[Tick], list[BadPacket]]:
         """Every tick of one binary frame, plus the packets that could not be read."""
-        ticks: list[Tick] = []
+        starts, bad = self.packet_starts(frame)
+        ticks, unread = self.parse_packets(frame, starts, received_ns)
+        return ticks, bad + unread
+
+    def packet_starts(self, frame: bytes) -> tuple[list[int], list[BadPacket]]:
+        """Where each packet of a frame starts (its length is the uint16 just before), in frame
+        order, plus the framing errors (the walk stops at the first: nothing after it is framed)."""
+        starts: list[int] = []
         bad: list[BadPacket] = []
         size = len(frame)
         if size < 2:  # heartbeat
-            return ticks, bad
+            return starts, bad
         (count,) = _U16.unpack_from(frame, 0)
-        received: datetime | None = None
         offset = 2
         for _ in range(count):
             if offset + 2 > size:
@@ -108,6 +115,33 @@ class TickParser:
                     BadPacket(f"packet of {length} bytes runs past the frame end", frame[start:])
                 )
                 break
+            starts.append(start)
+        return starts, bad
+
+    def split_starts(
+        self, frame: bytes, starts: list[int], first: Container[int]
+    ) -> tuple[list[int], list[int]]:
+        """`starts` split into the packets of the `first` instruments and the others, each in
+        frame order (a packet too short to carry a token goes with the others, to be reported)."""
+        ahead: list[int] = []
+        behind: list[int] = []
+        for start in starts:
+            (length,) = _U16.unpack_from(frame, start - 2)
+            if length >= LTP and _TOKEN.unpack_from(frame, start)[0] in first:
+                ahead.append(start)
+            else:
+                behind.append(start)
+        return ahead, behind
+
+    def parse_packets(
+        self, frame: bytes, starts: list[int], received_ns: int
+    ) -> tuple[list[Tick], list[BadPacket]]:
+        """The ticks of the packets at `starts` (from `packet_starts`), plus those not readable."""
+        ticks: list[Tick] = []
+        bad: list[BadPacket] = []
+        received: datetime | None = None
+        for start in starts:
+            (length,) = _U16.unpack_from(frame, start - 2)
             if length == FULL:
                 ticks.append(self._full(frame, start, received_ns))
                 continue
@@ -129,7 +163,9 @@ class TickParser:
                     )
                 )
             else:
-                bad.append(BadPacket(f"unknown packet length {length}", frame[start:offset]))
+                bad.append(
+                    BadPacket(f"unknown packet length {length}", frame[start : start + length])
+                )
         return ticks, bad
 
     def _full(self, frame: bytes, start: int, received_ns: int) -> Tick:

@@ -193,7 +193,7 @@ class Producer:
         if shards.reason:
             logger.error("%s", shards.reason)
         self.subscription = subscription
-        self.publisher.set_symbols(subscription.symbols)
+        self.publisher.set_symbols(subscription.symbols, subscription.listed)
         self.feed.set_shards({f"c{i}": tokens for i, tokens in enumerate(shards.connections)})
         streamed = sum(len(t) for t in self.feed.shards.values())
         self.d.metrics.subscribed_instruments.set(streamed)

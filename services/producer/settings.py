@@ -128,6 +128,13 @@ class ProducerSettings(ServiceSettings):
         description="process: tick rows are built and inserted by a worker process (another "
         "core); thread: in the Producer's own process",
     )
+    clickhouse_writer_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="process writer: how much lower its CPU priority is (nice, 0-19), so "
+        "publishing ticks wins a busy core; rows wait, none is dropped",
+    )
     clickhouse_max_inflight: int = Field(
         32,
         ge=1,

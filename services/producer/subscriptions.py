@@ -53,10 +53,12 @@ def parse_instrument_json(text: str | bytes) -> InstrumentRef:
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
-    """The resolved token -> symbol map, and what could not be resolved (with reasons)."""
+    """The resolved token -> symbol map, what could not be resolved (with reasons), and the
+    instruments listed by name (not picked from an option chain): their ticks go out first."""
 
     symbols: dict[int, str]
     problems: tuple[str, ...]
+    listed: frozenset[int] = frozenset()
 
 
 def nearest_expiry(options: Iterable[InstrumentRef], today: date) -> date | None:
@@ -104,6 +106,7 @@ def resolve_subscription(
             problems.append(f"{key}: not in today's instruments")
             continue
         symbols[ref.instrument_token] = ref.key
+    listed = frozenset(symbols)
     for name, spot_symbol in underlyings.items():
         options = options_by_underlying.get(name, [])
         if not options:
@@ -119,4 +122,4 @@ def resolve_subscription(
             continue
         for ref in chain_around(options, spot, expiry, strikes_each_side):
             symbols[ref.instrument_token] = ref.key
-    return Subscription(symbols, tuple(problems))
+    return Subscription(symbols, tuple(problems), listed)

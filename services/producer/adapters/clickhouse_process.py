@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -58,6 +59,7 @@ class WorkerConfig:
     batch_rows: int
     flush_s: float
     log_level: str
+    nice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,13 @@ def _init(config: WorkerConfig) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")  # fmt: skip
+    if config.nice:
+        # Storing ticks may wait a few milliseconds; publishing them to Redis may not: on a
+        # busy core the scheduler lets the Producer (and the services after it) go first.
+        os.nice(config.nice)
+        logging.getLogger(__name__).info(
+            "ClickHouse tick writer runs at a lower CPU priority (nice +%d)", config.nice
+        )
     _worker = _Worker(config)
 
 
@@ -189,7 +198,7 @@ class ClickHouseTickProcess:
         self.config = WorkerConfig(
             s.clickhouse_host, s.clickhouse_port, s.clickhouse_database, s.clickhouse_user,
             s.clickhouse_password.get_secret_value(), s.spool_dir, s.clickhouse_batch_rows,
-            s.clickhouse_flush_s, s.log_level,
+            s.clickhouse_flush_s, s.log_level, s.clickhouse_writer_nice,
         )  # fmt: skip
         self.symbols: dict[int, str] = {}
         self._symbols_sent: dict[int, str] | None = None

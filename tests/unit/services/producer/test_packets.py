@@ -227,3 +227,33 @@ def test_malformed_frames_yield_bad_packets_with_a_reason_and_keep_the_good_ones
 @pytest.mark.parametrize(("frame", "count"), [(b"", 0), (b"\x00", 0), (frame_of(GOOD, GOOD), 2)])
 def test_packet_count_reads_the_frame_header(frame: bytes, count: int) -> None:
     assert packet_count(frame) == count
+
+
+def test_a_frame_splits_into_the_first_instruments_and_the_others_each_in_frame_order() -> None:
+    items: list[tuple[TickSnapshot, TickMode]] = [
+        (snapshot(NFO_OPT, 101.0), "full"), (snapshot(INDEX, 102.0), "full"),
+        (snapshot(NSE_EQ, 103.0), "quote"), (snapshot(NFO_OPT, 104.0), "ltp"),
+        (snapshot(INDEX, 105.0), "quote"),
+    ]  # fmt: skip
+    frame = FrameEncoder(len(items)).encode(items)
+    parser = TickParser({})
+    starts, bad = parser.packet_starts(frame)
+    ahead, behind = parser.split_starts(frame, starts, {INDEX, NSE_EQ})
+    first, _ = parser.parse_packets(frame, ahead, RECEIVED_NS)
+    rest, _ = parser.parse_packets(frame, behind, RECEIVED_NS)
+    assert bad == []
+    assert [t.last_price for t in first] == [102.0, 103.0, 105.0]
+    assert [t.last_price for t in rest] == [101.0, 104.0]
+    whole, _ = parser.parse_frame(frame, RECEIVED_NS)
+    assert sorted(first + rest, key=lambda t: t.last_price) == whole
+
+
+def test_a_packet_too_short_for_a_token_goes_with_the_others_and_is_reported() -> None:
+    frame = frame_of(b"\x01\x02", GOOD)
+    parser = TickParser({})
+    starts, _ = parser.packet_starts(frame)
+    (good_token,) = struct.unpack_from(">I", GOOD)
+    ahead, behind = parser.split_starts(frame, starts, {good_token})
+    assert len(ahead) == 1 and len(behind) == 1
+    _, bad = parser.parse_packets(frame, behind, RECEIVED_NS)
+    assert "unknown packet length 2" in bad[0].reason

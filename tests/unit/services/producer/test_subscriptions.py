@@ -77,6 +77,7 @@ def test_a_subscription_combines_explicit_symbols_and_option_chains() -> None:
     assert sub.problems == ()
     assert sub.symbols[256265] == "NSE:NIFTY 50"
     assert len(sub.symbols) == 1 + 5 * 2
+    assert sub.listed == {256265}  # the chain's options are not listed: their ticks go second
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,12 @@ class ProducerSettings(ServiceSettings):
         description="process: tick rows are built and inserted by a worker process (another "
         "core); thread: in the Producer's own process",
     )
+    clickhouse_handoff_ms: float = Field(
+        100.0,
+        ge=0,
+        description="process writer: frames are handed to it together once the oldest waited "
+        "this long (ms; 0: every frame at once)",
+    )
     clickhouse_writer_nice: int = Field(
         10,
         ge=0,

@@ -42,6 +42,7 @@ def settings(
     values: dict[str, object] = {
         "clickhouse_host": server.host, "clickhouse_port": server.port,
         "clickhouse_database": database, "spool_dir": str(tmp_path), "clickhouse_flush_s": 0.2,
+        "clickhouse_handoff_ms": 0,  # every frame handed over at once (one test batches them)
     }  # fmt: skip
     values.update(extra)
     return ProducerSettings(**values)  # type: ignore[arg-type]
@@ -82,6 +83,26 @@ async def test_frames_handed_to_the_worker_become_rows_with_their_symbols(
         )
         == 500
     )
+
+
+async def test_frames_are_handed_over_together_once_the_oldest_has_waited(
+    clickhouse_server: ClickHouseServer, clickhouse_db: str, tmp_path: Path
+) -> None:
+    metrics = ProducerMetrics(CollectorRegistry())
+    sink = ClickHouseTickProcess(
+        settings(clickhouse_server, clickhouse_db, tmp_path, clickhouse_handoff_ms=200), metrics
+    )
+    await sink.start()
+    try:
+        sink.set_symbols({t: "NFO:X" for t in TOKENS})
+        for n in range(10):
+            sink.add_frames([frame(n)])
+        assert not sink._in_flight  # queued, the worker not woken yet
+        # No more frames come: the age ticker hands the ten over in one call.
+        await eventually(lambda: sink.stats.rows_written == 500, timeout=20)
+    finally:
+        await sink.close()
+    assert count(clickhouse_server, clickhouse_db) == 500
 
 
 async def test_a_dead_worker_is_counted_and_replaced(

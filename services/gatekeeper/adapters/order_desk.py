@@ -152,7 +152,7 @@ class OrderDesk:
 
     async def submit(self, decisions: Sequence[Approved], received_ns: int, now: datetime) -> None:
         """Record every slice of every decision (with the intents' ids as decided, in the same
-        MULTI: one round trip however many intents a burst brought), then send."""
+        atomic script call: one round trip however many intents a burst brought), then send."""
         mode = self.s.mode
         entries = [
             JournalEntry(

@@ -91,6 +91,16 @@ class GroupConsumer:
             "consumer %s of group %s reading %s", self._consumer, self._group, self._streams
         )
         await self._handle_own_pending(stop)
+        # A connection held for the reads: one taken from the pool for each read is first
+        # checked with a zero-timeout read, one more turn of the event loop before every read.
+        reader = self._bus.redis.client()
+        try:
+            await self._read_loop(stop, reader)
+        finally:
+            await reader.aclose()  # back to the pool
+        logger.info("consumer %s of group %s stopped", self._consumer, self._group)
+
+    async def _read_loop(self, stop: asyncio.Event, reader: Any) -> None:
         clock = asyncio.get_running_loop()
         last_reclaim: float | None = None
         while not stop.is_set():
@@ -101,7 +111,7 @@ class GroupConsumer:
                 break
             reply = await self._io(
                 "xreadgroup",
-                lambda: self._bus.redis.xreadgroup(
+                lambda: reader.xreadgroup(
                     self._group,
                     self._consumer,
                     dict.fromkeys(self._streams, ">"),
@@ -119,7 +129,6 @@ class GroupConsumer:
                     await self._deliver(stream, _as_text(entry_id), fields, deliveries=1)
             # Yield to other tasks even when the client answered without blocking (fakeredis).
             await asyncio.sleep(0)
-        logger.info("consumer %s of group %s stopped", self._consumer, self._group)
 
     async def _handle_own_pending(self, stop: asyncio.Event) -> None:
         """Entries delivered to this consumer name before (a restart) come first."""

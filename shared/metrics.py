@@ -153,6 +153,9 @@ class BaseMetrics:
     def handled(self, stream: str) -> None:
         self.consumed(stream)
 
+    def handled_many(self, stream: str, count: int) -> None:
+        self.consumed(stream, count)
+
     def handler_failed(self, stream: str) -> None:
         pass  # the bus logs it; the entry stays pending (visible as stream_pending)
 

@@ -15,6 +15,9 @@ class BusMetrics(Protocol):
     def handled(self, stream: str) -> None:
         """An entry was handled and acked."""
 
+    def handled_many(self, stream: str, count: int) -> None:
+        """`count` entries of one read were handled (a batch read counts once, not per entry)."""
+
     def handler_failed(self, stream: str) -> None:
         """A handler raised an unexpected error; the entry stays pending for a retry."""
 
@@ -38,6 +41,9 @@ class NoBusMetrics:
         pass
 
     def handled(self, stream: str) -> None:
+        pass
+
+    def handled_many(self, stream: str, count: int) -> None:
         pass
 
     def handler_failed(self, stream: str) -> None:

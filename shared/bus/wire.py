@@ -7,7 +7,7 @@ stream name: a shard of a partitioned stream ("ta:ticks:3") carries the model of
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from shared.messages import STREAM_MODELS, Message, MessageError, decode, encode
@@ -85,3 +85,36 @@ def decode_entry(stream: str, fields: Mapping[bytes, bytes] | None) -> Message:
             f" expected {model.__name__!r}"
         )
     return decode(model, payload)
+
+
+def flat_entry_decoder(stream: str) -> Callable[[Sequence[bytes] | None], Message]:
+    """`decode_entry` for the entries of one stream as a raw XREAD reply carries them (a flat
+    [field, value, ...] list, not a dict): the model is looked up once, an entry of exactly the
+    bus's layout is decoded without building its dict, and any other entry goes through
+    `decode_entry` (the same MessageError reasons)."""
+    try:
+        model = model_for(stream)
+    except MessageError:
+        return lambda flat: decode_entry(stream, flat_fields(flat))
+    name = model.__name__.encode()
+
+    def decode_flat(flat: Sequence[bytes] | None) -> Message:
+        if (
+            flat is not None
+            and len(flat) == 4
+            and flat[0] == MODEL_FIELD
+            and flat[1] == name
+            and flat[2] == DATA_FIELD
+        ):
+            return decode(model, flat[3])
+        return decode_entry(stream, flat_fields(flat))
+
+    return decode_flat
+
+
+def flat_fields(flat: Sequence[bytes] | None) -> dict[bytes, bytes]:
+    """A raw reply's flat [field, value, ...] list as the entry's fields."""
+    if not flat:
+        return {}
+    it = iter(flat)
+    return dict(zip(it, it, strict=False))

@@ -6,8 +6,9 @@ Tasks:
 - intents (group GROUP_GATEKEEPER): check -> engine.evaluate -> decided id and order records
   persisted (Redis MULTI, then ClickHouse) -> sent per mode -> OrderEvents / RiskEvents -> ack.
   Malformed intents are dead-lettered with the reason (RejectedInput) and counted;
-- ticks (XREAD of every partition from the newest entry): engine.on_tick (MTM, kill switch, the
-  ticked position's exits), paper fills; exit intents go to the local decision queue;
+- ticks (XREAD of every partition from the newest entry, a read's ticks handled together):
+  engine.on_tick (MTM, kill switch, the ticked position's exits), paper fills; exit intents go
+  to the local decision queue; every ticks_per_yield ticks an arrived intent goes first;
 - control (XREAD): Control HALT/RESUME (entries stop, exits run), SessionEvent LOGIN (a new token
   for the order-update ticker), KILL_SWITCH_RELEASED from the CLI (the hash is re-read);
 - monitor: time-based exits and the kill switch every position_check_interval_s, the kill switch
@@ -36,11 +37,19 @@ from services.gatekeeper.adapters.order_desk import DeskHooks, OrderDesk
 from services.gatekeeper.adapters.redis_state import RedisState
 from services.gatekeeper.adapters.startup import differences, recover_orders, restore_state
 from services.gatekeeper.broker_view import BrokerOrder
-from services.gatekeeper.decisions import Approved, Decision, Denied, Queued, risk_event
+from services.gatekeeper.decisions import (
+    Approved,
+    Decision,
+    Denied,
+    MonitorOutcome,
+    Queued,
+    risk_event,
+)
 from services.gatekeeper.engine import RiskEngine
 from services.gatekeeper.exits import ExitDecision, flatten_decisions
 from services.gatekeeper.halting import GATEKEEPER_SOURCE, halt_reason
 from services.gatekeeper.intake import intent_problems
+from services.gatekeeper.orders import OrderUpdate
 from services.gatekeeper.paper import PaperFillModel
 from services.gatekeeper.risk.circuit_breaker import BreakerTransition
 from services.gatekeeper.risk.kill_switch import sync_with_persisted
@@ -235,8 +244,8 @@ class Gatekeeper:
         loops: list[Awaitable[Any]] = [
             d.bus.consume_batches([c.INTENTS], c.GROUP_GATEKEEPER, s.consumer_name or "gatekeeper",
                                   self._on_intents, stop, options),
-            d.bus.listen(ticks, self._on_tick, stop, after=heads, count=s.tick_read_count,
-                         block_ms=500),
+            d.bus.listen_batches(ticks, self._on_ticks, stop, after=heads,
+                                 count=s.tick_read_count, block_ms=500),
             d.bus.listen(control, self._on_control, stop, after=heads, block_ms=500),
             self._local_loop(stop), self._drain_loop(stop), self._monitor_loop(stop),
             self._updates_loop(stop), self._poll_loop(stop), self._sample_loop(stop),
@@ -424,22 +433,57 @@ class Gatekeeper:
 
     # -- prices and the position monitor ----------------------------------------------------
 
-    async def _on_tick(self, stream: str, entry_id: str, message: Message) -> None:
-        if not isinstance(message, Tick):
-            raise RejectedInput(f"{type(message).__name__} on a ticks stream")
+    async def _on_ticks(
+        self, stream: str, items: Sequence[tuple[str, Message]]
+    ) -> list[BaseException | None]:
+        """A shard's ticks of one read, each in turn: quotes, MTM and paper fills from every
+        tick, the kill switch and exits from a held instrument's (engine.on_tick). Awaits only
+        for what a tick sets off (a fill to apply, a trip, exits) and before every slice of
+        `ticks_per_yield` ticks, when an intent that arrived goes first and ticks wait while its
+        orders are handed over."""
+        desk = self.desk
+        assert desk is not None
+        engine, state, clock = self.engine, self.state, self.d.clock
+        observe = getattr(clock, "observe", None)  # the market clock of a replay
+        per_yield = self.s.ticks_per_yield
+        # A shard's ticks start a slice of their own: the step that read and decoded them ends
+        # before the first tick, so an intent waits behind one of those or one slice, not both.
+        left = 0
+        outcomes: list[BaseException | None] = [None] * len(items)
+        # `now` once per slice: the market clock only moves when a tick's stamp is newer (then
+        # it is read again), and the wall moves by microseconds within a slice.
+        now: datetime | None = None
+        stamp: datetime | None = None
+        for i, (_, message) in enumerate(items):
+            if left <= 0:
+                await asyncio.sleep(0)
+                await self._ticks_may_run.wait()
+                left, now = per_yield, None
+            left -= 1
+            if not isinstance(message, Tick):
+                outcomes[i] = RejectedInput(f"{type(message).__name__} on a ticks stream")
+                continue
+            if observe is not None and message.exchange_ts != stamp:
+                # Observing a stamp again changes nothing; a new one may move the clock.
+                stamp = message.exchange_ts
+                observe(stamp)
+                now = None
+            if now is None:
+                now = clock.now()
+            outcome = engine.on_tick(state, message, now)
+            fills = desk.on_tick(message)
+            if fills or outcome.tripped is not None or outcome.exits:
+                await self._after_tick(fills, outcome, now)
+                now = None  # time went by while awaiting
+        self._ticks_seen += len(items)
+        return outcomes
+
+    async def _after_tick(
+        self, fills: list[tuple[str, OrderUpdate]], outcome: MonitorOutcome, now: datetime
+    ) -> None:
+        """What one tick set off: paper fills applied, a trip or exits carried out."""
         assert self.desk is not None
-        self._ticks_seen += 1
-        if self._ticks_seen % self.s.ticks_per_yield == 0:
-            # A batch of ticks never awaits on its own: let an intent that arrived go first,
-            # and wait while one is on its way to the broker (prices can wait a millisecond).
-            await asyncio.sleep(0)
-            await self._ticks_may_run.wait()
-        observe = getattr(self.d.clock, "observe", None)
-        if observe is not None:  # the market clock of a replay
-            observe(message.exchange_ts)
-        now = self.d.clock.now()
-        outcome = self.engine.on_tick(self.state, message, now)
-        for order_id, update in self.desk.on_tick(message):
+        for order_id, update in fills:
             await self.desk.apply(order_id, update)
         if outcome.tripped is not None:
             await self._tripped(outcome.tripped, now, outcome.exits)

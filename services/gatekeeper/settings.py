@@ -217,9 +217,11 @@ class GatekeeperSettings(ServiceSettings):
         validation_alias=_alias("TICK_PARTITIONS", "TICK_PARTITIONS"),
         description="shards of the ticks stream (ta:ticks:{p}); must match the Producer",
     )
-    tick_read_count: int = Field(50, ge=1, description="ticks per XREAD round trip")
+    tick_read_count: int = Field(
+        500, ge=1, description="most ticks per shard in one XREAD (a whole KiteTicker frame)"
+    )
     ticks_per_yield: int = Field(
-        4, ge=1, description="ticks handled before the loop lets an intent go first"
+        32, ge=1, description="ticks handled before the loop lets an intent go first"
     )
     intent_read_count: int = Field(100, ge=1, description="intents per XREADGROUP round trip")
     consumer_name: str = Field(

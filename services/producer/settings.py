@@ -128,6 +128,14 @@ class ProducerSettings(ServiceSettings):
         description="process: tick rows are built and inserted by a worker process (another "
         "core); thread: in the Producer's own process",
     )
+    rest_after_ms: float = Field(
+        3.0,
+        ge=0,
+        le=100,
+        description="ms a frame's option-chain ticks follow its listed instruments' ticks "
+        "(indices, futures, equities: sent first), leaving the CPU to the decisions those set "
+        "off (0: at once)",
+    )
     clickhouse_handoff_ms: float = Field(
         100.0,
         ge=0,

@@ -32,7 +32,11 @@ async def test_listed_ticks_of_a_frame_go_first_and_frames_keep_their_order(
     redis_url: str,
 ) -> None:
     settings = ProducerSettings(
-        _env_file=None, redis_url=redis_url, tick_partitions=1, drain_max_ticks=1000
+        _env_file=None,
+        redis_url=redis_url,
+        tick_partitions=1,
+        drain_max_ticks=1000,
+        rest_after_ms=20,
     )
     redis = redis_client(redis_url)
     metrics = ProducerMetrics(CollectorRegistry())
@@ -49,7 +53,8 @@ async def test_listed_ticks_of_a_frame_go_first_and_frames_keep_their_order(
     try:
         await publisher.drain()
         stream = c.partitioned(c.TICKS, 0)
-        ticks = [decode_entry(stream, fields) for _, fields in await redis.xrange(stream)]
+        entries = await redis.xrange(stream)
+        ticks = [decode_entry(stream, fields) for _, fields in entries]
     finally:
         await redis.aclose()
     assert all(isinstance(t, Tick) for t in ticks)
@@ -61,3 +66,6 @@ async def test_listed_ticks_of_a_frame_go_first_and_frames_keep_their_order(
         *[(1, t) for t in tokens],
     ]  # fmt: skip
     assert publisher.published == publisher.parsed == 2 * len(tokens)
+    # The rest went out no sooner than rest_after_ms after the first two (Redis's ms clock).
+    first_ms, rest_ms = (int(entries[i][0].split(b"-")[0]) for i in (1, 2))
+    assert rest_ms - first_ms >= 19

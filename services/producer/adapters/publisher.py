@@ -111,9 +111,11 @@ class TickPublisher:
         The ticks of the `first` instruments in the batch's first frame are parsed and sent
         before the rest of the batch is even parsed: a frame of a whole option chain (~170
         packets, ~1 ms of parsing) does not hold back the index and futures ticks strategies
-        close candles on. Packet order inside one frame means nothing (Kite batches whatever
-        ticked since the last frame), so this reorders nothing a reader can rely on; frames
-        still go out in arrival order."""
+        close candles on. The rest follows `rest_after_ms` later: on a small host, parsing and
+        publishing the chain (and every reader's work on it) would otherwise compete for the
+        CPU with the candle close, strategy and order those first ticks set off. Packet order
+        inside one frame means nothing (Kite batches whatever ticked since the last frame), so
+        this reorders nothing a reader can rely on; frames still go out in arrival order."""
         while len(self.buffer):
             frames = self.buffer.drain(self.settings.drain_max_ticks)
             head = frames[0]
@@ -125,6 +127,8 @@ class TickPublisher:
                 if early:
                     await self._settle()
                     self._send(self._accept(early, {head.connection: len(early)}))
+                    if self.settings.rest_after_ms > 0:
+                        await asyncio.sleep(self.settings.rest_after_ms / 1000)
             ticks, per_connection = await self._parse_rest(frames, starts, bad)
             await self._settle()
             if ticks:

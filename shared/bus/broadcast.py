@@ -78,8 +78,8 @@ async def listen_batches(
 ) -> dict[str, str]:
     """`listen` with a handler of the decoded entries of each read of each stream together
     (in order; one outcome per entry: None handled, RejectedInput/MessageError dead-lettered,
-    any other exception propagates, as does an exception the handler raises). Returns the last
-    ids seen."""
+    any other exception propagates, as does an exception the handler raises). Other tasks get a
+    loop turn before each stream's entries are decoded. Returns the last ids seen."""
     if not streams:
         raise ValueError("listen_batches needs at least one stream")
     positions = await _start_positions(bus, streams, after)
@@ -106,6 +106,9 @@ async def listen_batches(
                 decode = decoders.get(stream)
                 if decode is None:
                     decode = decoders[stream] = flat_entry_decoder(stream)
+                # A loop turn first: reading the reply, decoding a stream's entries and the
+                # handler's work are separate steps, and whatever arrived meanwhile goes first.
+                await asyncio.sleep(0)
                 await _deliver_read(bus, handler, stream, entries, decode)
             await asyncio.sleep(0)  # yield even when the client answered without blocking
     finally:

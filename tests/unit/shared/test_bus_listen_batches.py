@@ -16,7 +16,7 @@ from shared import constants as c
 from shared.bus import DeadLetterKind, NoBusMetrics, RejectedInput, StreamBus, parse_dead_letter
 from shared.bus.dead_letter import DeadLetter
 from shared.clock import IST
-from shared.messages import Control, Message
+from shared.messages import Control, Message, encode
 from tests.support import eventually
 
 TS = datetime(2024, 8, 1, 9, 15, tzinfo=IST)
@@ -119,6 +119,36 @@ async def test_positions_advance_so_nothing_is_delivered_twice_or_skipped(
     assert seen == ["a", "b", "c", "d", "e", "f"]
     newest: Any = await redis.xrevrange(c.CONTROL, count=1)
     assert positions == {c.CONTROL: text(newest[0][0])}
+
+
+async def test_other_tasks_run_between_the_read_and_each_streams_entries(
+    redis: fakeredis.FakeAsyncRedis,
+) -> None:
+    bus = StreamBus(redis, service="unit", maxlen=1000)
+    streams = [c.CONTROL, c.partitioned(c.CONTROL, 1)]  # a shard carries its base model
+    start = await bus.positions(streams)
+    for stream in streams:
+        await redis.xadd(stream, {b"m": b"Control", b"d": encode(control(stream))})
+    turns = 0
+    seen_at: list[int] = []
+    stop = asyncio.Event()
+
+    async def other_task() -> None:  # e.g. an intent being decided
+        nonlocal turns
+        while not stop.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def handle(stream: str, items: Sequence[tuple[str, Message]]) -> Outcomes:
+        seen_at.append(turns)
+        return [None] * len(items)
+
+    other = asyncio.create_task(other_task())
+    task = asyncio.create_task(bus.listen_batches(streams, handle, stop, after=start))
+    await eventually(lambda: len(seen_at) == 2)
+    stop.set()
+    await asyncio.gather(task, other)
+    assert seen_at[1] > seen_at[0]  # a loop turn between the two streams' handler calls
 
 
 async def _raises(items: Sequence[tuple[str, Message]]) -> Outcomes:

@@ -10,14 +10,17 @@ partitions in one atomic MULTI/EXEC (like the Producer's one script call per bat
 10,000 ticks/s.
 Measured in this (the Gatekeeper's) process:
 - cpu_ms_per_1000_ticks: process CPU while the ticks are read, minus the idle CPU of the service
-  over the same time (measured first, no ticks), per 1,000 ticks;
+  over the same time (measured first, no ticks), per 1,000 ticks; xreads_per_1000_ticks from
+  Redis' command stats;
 - in a second run: step_cpu_p99_ms / step_cpu_max_ms, the CPU time of each step the event loop
   runs (a task's run up to its next await: at most one slice of ticks), i.e. how long an intent
-  arriving mid-burst can wait behind the tick path, immune to the machine's other load; and
+  arriving mid-burst can wait behind the tick path (CPU time: far less sensitive to the
+  machine's other load than wall time); and
   loop_lag_p99_ms / loop_lag_max_ms, how late a 1 ms timer fires (wall time: includes the OS
   running Redis, the feeder and anything else on the 2 cores instead of this process).
 Usage: python bench/bench_gatekeeper_ticks.py [ticks]; BENCH_GATEKEEPER='{"ticks_per_yield": 8}'
-overrides Gatekeeper settings. Writes bench/results/gatekeeper_ticks.json.
+overrides Gatekeeper settings. Writes bench/results/gatekeeper_ticks.json. The machine is
+shared: compare versions with runs interleaved, not one run each.
 """
 
 from __future__ import annotations

@@ -434,6 +434,7 @@ async def run_whole_path(seconds: float) -> dict[str, Any]:
             broker_orders_per_day=1_000_000, breaker_failures=1000, order_poll_interval_s=1.0,
             max_signal_age_s=None, max_quote_age_s=10.0, log_level="WARNING",
             max_clock_skew_s=120.0,  # a 15x replay turns a 1 s lag of a reader into 15 s
+            gc_freeze_at_start=True,  # as the service runs (gk_settings turns it off for tests)
             **json.loads(os.environ.get("BENCH_GATEKEEPER", "{}")),
         )  # fmt: skip
         clock = MarketClock(SystemClock())

@@ -102,6 +102,7 @@ def gk_settings(redis_url: str, store: Store | None = None, **overrides: Any) ->
         "recovery_delay_s": 0.1,
         "max_quote_age_s": 30.0,
         "max_signal_age_s": 30.0,
+        "gc_freeze_at_start": False,  # many Gatekeepers in one test process: nothing to freeze
     }
     if store is not None:
         values |= {

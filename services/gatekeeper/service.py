@@ -60,6 +60,7 @@ from shared.alerts import Alert, Alerter, Severity
 from shared.bus import ConsumeOptions, RejectedInput, StreamBus
 from shared.clock import IST, Clock
 from shared.messages import Control, Message, OrderIntent, RiskEvent, SessionEvent, Tick
+from shared.runtime import freeze_start_objects
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class Gatekeeper:
         self._feed_token = ""
         self._background: set[asyncio.Task[None]] = set()
         self._ticks_seen = 0
+        self._looked_up: set[str] = set()  # symbols whose instrument row was asked for
         self._waiting_in_redis: set[str] = set()  # ids in GATEKEEPER_QUEUED_KEY
         self._ticks_may_run = asyncio.Event()
         self._ticks_may_run.set()
@@ -158,6 +160,7 @@ class Gatekeeper:
         await self._requeue_waiting()
         self._publish_gauges()
         self.starting = ""
+        freeze_start_objects(s.gc_freeze_at_start)
         logger.info("Gatekeeper ready in %s mode: %s", s.mode, self.readiness()[1])
         return True
 
@@ -349,12 +352,28 @@ class Gatekeeper:
             try:
                 now = self.d.clock.now()
                 decisions = []
+                await self._load_instruments({i.symbol for i in intents})
                 for intent in intents:
                     await self._prepare(intent, now)
                     decisions.append(self.engine.evaluate(intent, self.state, now))
                 await self._handle(decisions, received_ns, now)
             finally:
                 self._ticks_may_run.set()
+
+    async def _load_instruments(self, symbols: set[str]) -> None:
+        """The instrument rows not known yet, in one round trip (a burst of new symbols)."""
+        missing = [symbol for symbol in symbols if symbol not in self.state.instruments]
+        if missing:
+            self._looked_up.update(missing)
+            self.state.instruments.update(await self.instruments.by_symbols(missing))
+
+    async def _learn_instruments(self, symbols: set[str]) -> None:
+        try:
+            await self._load_instruments(symbols)
+        except Exception as exc:  # asked again on their next tick (or on an intent)
+            self._looked_up.difference_update(symbols)
+            logger.warning("instrument rows of %d ticking symbols not loaded: %s: %s",
+                           len(symbols), type(exc).__name__, exc)  # fmt: skip
 
     async def _prepare(self, intent: OrderIntent, now: datetime) -> None:
         """Instruments (and an options intent's chain) the engine needs, loaded on demand."""
@@ -454,6 +473,7 @@ class Gatekeeper:
         # it is read again), and the wall moves by microseconds within a slice.
         now: datetime | None = None
         stamp: datetime | None = None
+        looked_up, unknown = self._looked_up, set[str]()
         for i, (_, message) in enumerate(items):
             if left <= 0:
                 await asyncio.sleep(0)
@@ -468,6 +488,8 @@ class Gatekeeper:
                 stamp = message.exchange_ts
                 observe(stamp)
                 now = None
+            if message.symbol not in looked_up and message.symbol not in state.instruments:
+                unknown.add(message.symbol)
             if now is None:
                 now = clock.now()
             outcome = engine.on_tick(state, message, now)
@@ -476,6 +498,11 @@ class Gatekeeper:
                 await self._after_tick(fills, outcome, now)
                 now = None  # time went by while awaiting
         self._ticks_seen += len(items)
+        if unknown:
+            # Instruments that trade are learnt in the background from their first tick: an
+            # intent on them later is decided without a lookup round trip first.
+            self._looked_up.update(unknown)
+            self._spawn(self._learn_instruments(unknown))
         return outcomes
 
     async def _after_tick(

@@ -51,6 +51,7 @@ from shared.bus import StreamBus
 from shared.calendar import NseCalendar
 from shared.clock import Clock
 from shared.messages import Control, Message, SessionEvent
+from shared.runtime import freeze_start_objects
 from shared.session import token_fingerprint, token_rejected_event
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class Producer:
         try:
             if not await self._start_feed(stop):
                 return
+            freeze_start_objects(self.settings.gc_freeze_at_start)
             publishing = asyncio.create_task(self.publisher.run(stop), name="producer-publish")
             tasks.append(asyncio.create_task(self._watchdog(stop), name="producer-watchdog"))
             tasks.append(asyncio.create_task(self._token_loop(stop), name="producer-token"))

@@ -99,6 +99,7 @@ def producer_settings(sim: KiteSim, redis_url: str, **overrides: Any) -> Produce
         "watchdog_interval_s": 0.1,
         "sample_interval_s": 0.5,
         "token_poll_s": 0.2,
+        "gc_freeze_at_start": False,  # many Producers in one test process: nothing to freeze
         "stall_seconds": 5.0,
         "reconnect_max_delay_s": 5,
     }

@@ -18,7 +18,15 @@ from services.gatekeeper.adapters.metrics import GatekeeperMetrics
 from services.gatekeeper.service import Gatekeeper, GatekeeperDeps
 from shared.bus import RejectedInput, StreamBus
 from shared.messages import Control, Message, Tick
-from tests.gatekeeper_support import MemoryJournal, RecordingAlerter, gk_settings, tick
+from tests.gatekeeper_support import (
+    MemoryJournal,
+    RecordingAlerter,
+    gk_settings,
+    instrument_row,
+    seed_instruments,
+    tick,
+)
+from tests.support import eventually
 from tests.unit.services.gatekeeper.gk_fixtures import NOW, market_hours
 
 SHARD = "ta:ticks:0"
@@ -130,3 +138,26 @@ async def test_the_clock_is_read_once_per_slice_unless_a_new_stamp_moves_it(
     assert clock.reads == reads
     assert len(clock.observed) == observed
     assert set(clock.observed) == {m.exchange_ts for _, m in items if isinstance(m, Tick)}
+
+
+async def test_an_instrument_is_learnt_from_its_first_tick_once_not_on_every_tick(
+    gatekeeper: Any,
+) -> None:
+    service, _ = gatekeeper
+    redis = service.d.redis
+    await seed_instruments(redis, {"NSE:S0": instrument_row("NSE:S0", 1000)})
+    lookups = 0
+    load = service.instruments.by_symbols
+
+    async def counted(symbols: Any) -> Any:
+        nonlocal lookups
+        lookups += 1
+        return await load(symbols)
+
+    service.instruments.by_symbols = counted
+    await service._on_ticks(SHARD, ticks(2))  # NSE:S0 in the dump, NSE:S1 not
+    await eventually(lambda: "NSE:S0" in service.state.instruments)
+    await service._on_ticks(SHARD, ticks(2))
+    await asyncio.sleep(0)
+    assert lookups == 1  # NSE:S1, missing from the dump, is not asked for again on each tick
+    assert "NSE:S1" not in service.state.instruments

@@ -159,6 +159,7 @@ class Gatekeeper:
             await self._reconcile_with(broker, now)
         await self._requeue_waiting()
         self._publish_gauges()
+        await self.redis_state.open(s.redis_connections_at_start)
         self.starting = ""
         freeze_start_objects(s.gc_freeze_at_start)
         logger.info("Gatekeeper ready in %s mode: %s", s.mode, self.readiness()[1])

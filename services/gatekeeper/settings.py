@@ -217,6 +217,9 @@ class GatekeeperSettings(ServiceSettings):
         validation_alias=_alias("TICK_PARTITIONS", "TICK_PARTITIONS"),
         description="shards of the ticks stream (ta:ticks:{p}); must match the Producer",
     )
+    redis_connections_at_start: int = Field(
+        8, ge=1, description="Redis connections opened at start (no handshake on a first intent)"
+    )
     gc_freeze_at_start: bool = Field(
         True,
         description="keep the objects built at start out of the garbage collector's full "

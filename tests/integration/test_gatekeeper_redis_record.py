@@ -67,3 +67,16 @@ async def test_nothing_to_record_writes_nothing(redis_url: str) -> None:
         assert await redis.dbsize() == 0
     finally:
         await redis.aclose()
+
+
+async def test_opening_readies_connections_and_the_record_script_before_any_intent(
+    redis_url: str,
+) -> None:
+    redis = redis_client(redis_url)
+    state = RedisState(redis, ttl_s=60)
+    try:
+        await state.open(3)
+        assert await redis.script_exists(state._record.sha) == [True]
+        assert len(redis.connection_pool._available_connections) >= 3
+    finally:
+        await redis.aclose()

@@ -1,4 +1,4 @@
-"""The Gatekeeper's tick handler (`_on_ticks`, one read of a ticks shard) on fakeredis: every tick
+"""The Gatekeeper's tick handler (`_on_ticks`, one read of a ticks shard) on a real Redis: every tick
 priced, a non-tick rejected, an intent never waiting behind more than `ticks_per_yield` ticks,
 ticks waiting while an intent's orders are handed over, the clock read once per slice."""
 
@@ -10,13 +10,12 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import fakeredis
 import pytest
 from prometheus_client import CollectorRegistry
 
 from services.gatekeeper.adapters.metrics import GatekeeperMetrics
 from services.gatekeeper.service import Gatekeeper, GatekeeperDeps
-from shared.bus import RejectedInput, StreamBus
+from shared.bus import RejectedInput, StreamBus, redis_client
 from shared.messages import Control, Message, Tick
 from tests.gatekeeper_support import (
     MemoryJournal,
@@ -28,6 +27,8 @@ from tests.gatekeeper_support import (
 )
 from tests.support import eventually
 from tests.unit.services.gatekeeper.gk_fixtures import NOW, market_hours
+
+pytestmark = pytest.mark.integration
 
 SHARD = "ta:ticks:0"
 
@@ -51,8 +52,8 @@ class CountingClock:
 
 
 @pytest.fixture
-async def gatekeeper() -> AsyncIterator[tuple[Gatekeeper, CountingClock]]:
-    redis = fakeredis.FakeAsyncRedis()
+async def gatekeeper(redis_url: str) -> AsyncIterator[tuple[Gatekeeper, CountingClock]]:
+    redis = redis_client(redis_url)
     clock = CountingClock()
     deps = GatekeeperDeps(
         redis=redis,

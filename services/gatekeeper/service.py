@@ -4,7 +4,8 @@ Start-up (adapters/startup.py): state back from Redis, every unfinished order re
 in the broker's order book, orders and positions reconciled; only then are intents read.
 Tasks:
 - intents (group GROUP_GATEKEEPER): check -> engine.evaluate -> decided id and order records
-  persisted (Redis MULTI, then ClickHouse) -> sent per mode -> OrderEvents / RiskEvents -> ack.
+  persisted (one atomic Redis script call, then ClickHouse) -> sent per mode -> OrderEvents /
+  RiskEvents -> ack.
   Malformed intents are dead-lettered with the reason (RejectedInput) and counted;
 - ticks (XREAD of every partition from the newest entry, a read's ticks handled together):
   engine.on_tick (MTM, kill switch, the ticked position's exits), paper fills; exit intents go

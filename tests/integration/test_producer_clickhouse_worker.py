@@ -4,8 +4,10 @@ replaced; a full hand-over queue drops (for ClickHouse only) and counts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,25 @@ def count(server: ClickHouseServer, database: str) -> int:
         client.disconnect()
 
 
+@contextlib.asynccontextmanager
+async def running_sink(
+    server: ClickHouseServer, database: str, tmp_path: Path, symbol: str = "NFO:X", **extra: object
+) -> AsyncIterator[tuple[ClickHouseTickProcess, ProducerMetrics]]:
+    """A started worker sink knowing TOKENS' symbols (`symbol`, or NFO:S<i> for "numbered");
+    closed (final flush, worker stopped) on the way out."""
+    metrics = ProducerMetrics(CollectorRegistry())
+    sink = ClickHouseTickProcess(settings(server, database, tmp_path, **extra), metrics)
+    await sink.start()
+    try:
+        if symbol == "numbered":
+            sink.set_symbols({t: f"NFO:S{i}" for i, t in enumerate(TOKENS)})
+        else:
+            sink.set_symbols(dict.fromkeys(TOKENS, symbol))
+        yield sink, metrics
+    finally:
+        await sink.close()
+
+
 def dropped(metrics: ProducerMetrics, reason: str) -> float:
     return (
         metrics.registry.get_sample_value("tradealgo_ticks_dropped_total", {"reason": reason}) or 0
@@ -66,16 +87,13 @@ def dropped(metrics: ProducerMetrics, reason: str) -> float:
 async def test_frames_handed_to_the_worker_become_rows_with_their_symbols(
     clickhouse_server: ClickHouseServer, clickhouse_db: str, tmp_path: Path
 ) -> None:
-    metrics = ProducerMetrics(CollectorRegistry())
-    sink = ClickHouseTickProcess(settings(clickhouse_server, clickhouse_db, tmp_path), metrics)
-    await sink.start()
-    try:
-        sink.set_symbols({t: f"NFO:S{i}" for i, t in enumerate(TOKENS)})
+    async with running_sink(clickhouse_server, clickhouse_db, tmp_path, "numbered") as (
+        sink,
+        metrics,
+    ):
         for n in range(10):
             sink.add_frames([frame(n)])
         await eventually(lambda: sink.stats.rows_written == 500, timeout=20)
-    finally:
-        await sink.close()
     assert count(clickhouse_server, clickhouse_db) == 500
     assert (
         metrics.registry.get_sample_value(
@@ -88,33 +106,23 @@ async def test_frames_handed_to_the_worker_become_rows_with_their_symbols(
 async def test_frames_are_handed_over_together_once_the_oldest_has_waited(
     clickhouse_server: ClickHouseServer, clickhouse_db: str, tmp_path: Path
 ) -> None:
-    metrics = ProducerMetrics(CollectorRegistry())
-    sink = ClickHouseTickProcess(
-        settings(clickhouse_server, clickhouse_db, tmp_path, clickhouse_handoff_ms=200), metrics
-    )
-    await sink.start()
-    try:
-        sink.set_symbols({t: "NFO:X" for t in TOKENS})
+    async with running_sink(
+        clickhouse_server, clickhouse_db, tmp_path, clickhouse_handoff_ms=200
+    ) as (sink, _):
         for n in range(10):
             sink.add_frames([frame(n)])
         assert not sink._in_flight  # queued, the worker not woken yet
         # No more frames come: the age ticker hands the ten over in one call.
         await eventually(lambda: sink.stats.rows_written == 500, timeout=20)
-    finally:
-        await sink.close()
     assert count(clickhouse_server, clickhouse_db) == 500
 
 
 async def test_a_dead_worker_is_counted_and_replaced(
     clickhouse_server: ClickHouseServer, clickhouse_db: str, tmp_path: Path
 ) -> None:
-    metrics = ProducerMetrics(CollectorRegistry())
-    sink = ClickHouseTickProcess(
-        settings(clickhouse_server, clickhouse_db, tmp_path, clickhouse_flush_s=30.0), metrics
-    )
-    await sink.start()
-    try:
-        sink.set_symbols({t: "NFO:X" for t in TOKENS})
+    async with running_sink(
+        clickhouse_server, clickhouse_db, tmp_path, clickhouse_flush_s=30.0
+    ) as (sink, metrics):
         sink.add_frames([frame(0)])
         await eventually(lambda: sink.stats.rows_added == 50, timeout=20)  # held, not yet flushed
         pool = sink._pool
@@ -125,8 +133,6 @@ async def test_a_dead_worker_is_counted_and_replaced(
         sink.add_frames([frame(1)])  # meets the dead worker: a new worker takes it
         assert sink._pool is not pool
         await eventually(lambda: sink.stats.rows_added == 50, timeout=30)
-    finally:
-        await sink.close()
     # The 50 rows the dead worker held (never flushed) are counted, nothing else is lost.
     assert dropped(metrics, "clickhouse_worker_died") == 50 == sink.dropped
     assert count(clickhouse_server, clickhouse_db) == 50  # the frame after the restart
@@ -135,16 +141,10 @@ async def test_a_dead_worker_is_counted_and_replaced(
 async def test_beyond_the_in_flight_bound_frames_are_dropped_for_clickhouse_and_counted(
     clickhouse_server: ClickHouseServer, clickhouse_db: str, tmp_path: Path
 ) -> None:
-    metrics = ProducerMetrics(CollectorRegistry())
-    sink = ClickHouseTickProcess(
-        settings(clickhouse_server, clickhouse_db, tmp_path, clickhouse_max_inflight=1), metrics
-    )
-    await sink.start()
-    try:
-        sink.set_symbols({t: "NFO:X" for t in TOKENS})
+    async with running_sink(
+        clickhouse_server, clickhouse_db, tmp_path, clickhouse_max_inflight=1
+    ) as (sink, metrics):
         for n in range(5):  # no await in between: the first is still in flight
             sink.add_frames([frame(n)])
-    finally:
-        await sink.close()
     assert dropped(metrics, "clickhouse_backlog") == 4 * 50 == sink.dropped
     assert count(clickhouse_server, clickhouse_db) == 50

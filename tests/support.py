@@ -6,8 +6,11 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
+from shared.clock import IST
 from shared.localservers import free_port
+from shared.messages import DepthLevel, Tick
 
 __all__ = ["eventually", "eventually_sync", "free_port"]
 
@@ -49,3 +52,20 @@ def eventually_sync(
                 f"condition not met within {timeout} s: {message or condition} (last: {result!r})"
             )
         time.sleep(interval)
+
+
+STREAM_T0 = datetime(2024, 8, 1, 9, 15, tzinfo=IST)
+
+
+def stream_tick(token: int, n: int) -> Tick:
+    """The n-th tick of an instrument, every field distinct per n (bus round-trip tests)."""
+    return Tick(
+        instrument_token=token,
+        symbol=f"NSE:T{token}",
+        last_price=100.0 + n,
+        exchange_ts=STREAM_T0 + timedelta(seconds=n),
+        received_ns=1_722_483_900_000_000_000 + n,
+        volume=1000 * n,
+        bids=(DepthLevel(99.95 + n, 10, 1),),
+        asks=(DepthLevel(100.05 + n, 12, 2),),
+    )

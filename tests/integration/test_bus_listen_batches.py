@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,27 +14,13 @@ from redis.asyncio import Redis
 
 from shared import constants as c
 from shared.bus import DeadLetterKind, NoBusMetrics, StreamBus, parse_dead_letter, redis_client
-from shared.clock import IST
-from shared.messages import DepthLevel, Message, Tick
-from tests.support import eventually
+from shared.messages import Message, Tick
+from tests.support import eventually, stream_tick
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2024, 8, 1, 9, 15, tzinfo=IST)
 PARTITIONS = 4
 SHARDS = [c.partitioned(c.TICKS, p) for p in range(PARTITIONS)]
-
-
-def tick(token: int, n: int) -> Tick:
-    return Tick(
-        instrument_token=token,
-        symbol=f"NSE:T{token}",
-        last_price=100.0 + n,
-        exchange_ts=T0 + timedelta(seconds=n),
-        received_ns=1_722_483_900_000_000_000 + n,
-        bids=(DepthLevel(99.95 + n, 10, 1),),
-        asks=(DepthLevel(100.05 + n, 12, 2),),
-    )
 
 
 def text(value: Any) -> str:
@@ -75,7 +60,7 @@ async def test_every_tick_of_every_shard_comes_in_order_and_a_malformed_one_is_d
     stop = asyncio.Event()
     task = asyncio.create_task(bus.listen_batches(SHARDS, handle, stop, count=500, block_ms=50))
     await asyncio.sleep(0.1)  # listening from the newest entries
-    sent = [tick(100 + token, n) for n in range(30) for token in range(40)]
+    sent = [stream_tick(100 + token, n) for n in range(30) for token in range(40)]
     await bus.publish_partitioned(c.TICKS, sent[:600], PARTITIONS)
     bad_shard = SHARDS[1]
     malformed = text(await redis.xadd(bad_shard, {b"m": b"Tick", b"d": b"not msgpack"}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from redis.asyncio import Redis
@@ -13,27 +13,14 @@ from redis.asyncio import Redis
 from shared import constants as c
 from shared.bus import ConsumeOptions, StreamBus, redis_client
 from shared.clock import IST
-from shared.messages import Control, DepthLevel, Message, Tick
-from tests.support import eventually
+from shared.messages import Control, Message, Tick
+from tests.support import eventually, stream_tick
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2024, 8, 1, 9, 15, tzinfo=IST)
 OPTIONS = ConsumeOptions(count=50, block_ms=50, reclaim_idle_ms=10_000, reclaim_interval_s=1.0)
 TOKENS = [256265, 260105, 738561, 408065, 341249, 2953217, 1270529, 779521, 2714625, 3861249]
-
-
-def tick(token: int, n: int) -> Tick:
-    return Tick(
-        instrument_token=token,
-        symbol=f"NSE:T{token}",
-        last_price=100.0 + n,
-        exchange_ts=T0 + timedelta(seconds=n),
-        received_ns=1_722_483_900_000_000_000 + n,
-        volume=1000 * n,
-        bids=(DepthLevel(99.95 + n, 10, 1),),
-        asks=(DepthLevel(100.05 + n, 12, 2),),
-    )
 
 
 def control(reason: str) -> Control:
@@ -49,7 +36,7 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 async def test_published_messages_come_back_equal_and_in_order(redis: Redis) -> None:
     bus = StreamBus(redis, service="test", maxlen=10_000, publish_batch=7)
-    sent = [tick(TOKENS[0], n) for n in range(40)]
+    sent = [stream_tick(TOKENS[0], n) for n in range(40)]
     ids = await bus.publish_many(c.TICKS, sent)
     assert len(ids) == len(set(ids)) == 40
     assert await redis.xlen(c.TICKS) == 40
@@ -70,7 +57,7 @@ async def test_published_messages_come_back_equal_and_in_order(redis: Redis) -> 
 
 async def test_publish_trims_streams_to_about_maxlen(redis: Redis) -> None:
     bus = StreamBus(redis, service="test", maxlen=100, publish_batch=500)
-    await bus.publish_many(c.TICKS, [tick(TOKENS[0], n) for n in range(2000)])
+    await bus.publish_many(c.TICKS, [stream_tick(TOKENS[0], n) for n in range(2000)])
     # approximate trimming removes whole macro-nodes (100 entries by default), never below maxlen
     assert 100 <= await redis.xlen(c.TICKS) <= 300
 
@@ -80,7 +67,7 @@ async def test_partitioned_ticks_keep_per_instrument_order_across_two_replicas(
 ) -> None:
     partitions = 4
     bus = StreamBus(redis, service="test", maxlen=100_000, publish_batch=64)
-    sent = [tick(token, n) for n in range(30) for token in TOKENS]
+    sent = [stream_tick(token, n) for n in range(30) for token in TOKENS]
     await bus.publish_partitioned(c.TICKS, sent, partitions)
     shards = [c.partitioned(c.TICKS, p) for p in range(partitions)]
     assert sum([await redis.xlen(s) for s in shards]) == len(sent)

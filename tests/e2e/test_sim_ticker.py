@@ -96,9 +96,17 @@ def test_the_client_reconnects_and_resubscribes_after_a_dropped_connection(
     harness = TickerHarness.open(kite_sim, kite_sim.login(), [NIFTY], mode="full")
     try:
         eventually_sync(lambda: harness.connects == 1 and harness.tick_count() >= 1, timeout=10)
+        dropped_at = harness.tick_count()
         kite_sim.control.faults(drop_websocket=True)
         eventually_sync(lambda: harness.connects == 2, timeout=20, message="reconnected")
         eventually_sync(lambda: kite_sim.control.state()["connections"] == 1, timeout=10)
+        # The re-sent subscribe brings a quote-mode snapshot, the re-sent mode a full one: count
+        # from after the full one (counting earlier raced the two).
+        eventually_sync(
+            lambda: any(t["mode"] == "full" for t in harness.snapshot()[dropped_at:]),
+            timeout=10,
+            message="the full-mode snapshot after the reconnect",
+        )
         before = harness.tick_count()
         kite_sim.control.step(5)
         eventually_sync(

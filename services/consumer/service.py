@@ -45,7 +45,7 @@ from services.consumer.settings import ConsumerSettings
 from services.consumer.strategy_engine import StrategyEngine
 from services.sentinel.checks import HaltState
 from shared import constants as c
-from shared.bus import StreamBus
+from shared.bus import StreamBus, open_connections
 from shared.clock import Clock
 from shared.messages import Control, Message
 from shared.runtime import freeze_start_objects
@@ -134,7 +134,7 @@ class Consumer:
         freeze_start_objects(self.s.gc_freeze_at_start)
         # Connections opened now, not on the first intent (a handshake of several round trips):
         # the reader, commits and intent sends run at once, each on a connection of its own.
-        await asyncio.gather(*(d.redis.ping() for _ in range(self.s.redis_connections_at_start)))
+        await open_connections(d.redis, self.s.redis_connections_at_start)
         await self.committer.open()
         positions = await d.bus.positions([c.CONTROL])
         await self._read_halt()

@@ -16,6 +16,8 @@ message as the reason); any other exception leaves the entry pending for a bound
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
@@ -42,6 +44,12 @@ def redis_client(url: str | SecretStr, **kwargs: object) -> Redis:
     return client
 
 
+async def open_connections(redis: Redis, count: int) -> None:
+    """`count` pooled connections opened now (concurrent pings), not on a first decision: a new
+    connection's handshake is several round trips."""
+    await asyncio.gather(*(redis.ping() for _ in range(count)))
+
+
 __all__ = [
     "NO_BUS_METRICS",
     "BusMetrics",
@@ -60,6 +68,7 @@ __all__ = [
     "decode_raw_fields",
     "entry_fields",
     "instrument_key",
+    "open_connections",
     "parse_dead_letter",
     "redis_client",
 ]

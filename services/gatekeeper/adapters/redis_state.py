@@ -15,7 +15,6 @@ Keys (shared.constants):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -26,7 +25,7 @@ from services.gatekeeper.order_journal import JournalEntry, decode_entry, encode
 from services.gatekeeper.risk.kill_switch import KillSwitchState
 from services.sentinel.checks import HaltState
 from shared import constants as c
-from shared.bus import entry_fields
+from shared.bus import entry_fields, open_connections
 from shared.clock import to_ist
 from shared.messages import Message, MessageError, OrderIntent, decode, encode
 
@@ -88,7 +87,7 @@ class RedisState:
     async def open(self, connections: int) -> None:
         """Connections and the record script ready before the first intent: opening them then
         (handshakes, a NOSCRIPT round trip) held a first burst's orders several milliseconds."""
-        await asyncio.gather(*(self.redis.ping() for _ in range(connections)))
+        await open_connections(self.redis, connections)
         await self.redis.script_load(_RECORD)
 
     # -- session --------------------------------------------------------------------------------

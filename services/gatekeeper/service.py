@@ -378,9 +378,8 @@ class Gatekeeper:
                            len(symbols), type(exc).__name__, exc)  # fmt: skip
 
     async def _prepare(self, intent: OrderIntent, now: datetime) -> None:
-        """Instruments (and an options intent's chain) the engine needs, loaded on demand."""
-        if intent.symbol not in self.state.instruments:
-            self.state.instruments.update(await self.instruments.by_symbols([intent.symbol]))
+        """An options intent's chain, loaded on demand (its instrument row was loaded with the
+        burst's, `_load_instruments`)."""
         if intent.option_type is None:
             return
         name = intent.underlying or intent.symbol.split(":", 1)[-1]

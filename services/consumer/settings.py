@@ -132,7 +132,10 @@ class ConsumerSettings(ServiceSettings):
         description="intents decided within this long of the first waiting one go out in one "
         "call, ms",
     )
-    read_block_ms: int = Field(200, ge=1, description="how long one read waits for ticks, ms")
+    read_block_ms: int = Field(
+        200, ge=1, le=4000,
+        description="how long one read waits for ticks, ms (under the Redis client's 5 s timeout)",
+    )  # fmt: skip
     redis_connections_at_start: int = Field(
         8, ge=1, description="Redis connections opened at start (no handshake on a first intent)"
     )

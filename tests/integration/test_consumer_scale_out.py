@@ -260,3 +260,34 @@ async def test_entries_a_dead_owner_read_but_never_committed_are_claimed_and_han
 
 def source_of(source: Source, bars: int) -> Source:
     return Source(source.symbol, source.instrument_token, source._bars[:bars])
+
+
+async def test_a_partition_handed_over_gracefully_loses_no_entry_to_the_old_owner_s_blocked_read(
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str, tmp_path: Path
+) -> None:
+    # Redis gives a blocked read the entries that arrive while it waits. A's reads block for
+    # 4 s: the one it is in when it hands partitions over would take the first entries
+    # published for the new owner, which claimed only what was pending when it took over.
+    nifty, banknifty = (source_of(x, 20) for x in instruments()[:2])
+    ticks = producer_ticks(nifty._bars, nifty.symbol, nifty.instrument_token)
+    kept = producer_ticks(banknifty._bars[:1], banknifty.symbol, banknifty.instrument_token)
+
+    def settings(name: str, **overrides: Any) -> Any:
+        return consumer_settings(redis_url, clickhouse_server, clickhouse_db, tmp_path / name,
+                                 replica_name=name, timeframes=["minute"], **overrides)  # fmt: skip
+
+    async with running_consumer(settings("a", read_block_ms=4000)) as a:
+        await eventually(lambda: len(a.consumer.owned) == 4, 10, message="A alone owns all")
+        await publish_ticks(a.redis, kept[:1])  # A's next read then covers all four partitions
+        await eventually(lambda: all_consumed(a.redis), 10, message="A handled its tick")
+        async with running_consumer(settings("b"), mono=a.mono) as b:
+            await eventually(lambda: _held_by(a.redis, "b", 2), 10, message="B owns two")
+            assert c.partition_of(nifty.instrument_token, 4) in b.consumer.owned
+            assert c.partition_of(banknifty.instrument_token, 4) in a.consumer.owned
+            await publish_ticks(a.redis, ticks)
+            await eventually(lambda: all_consumed(a.redis), 10, message="every tick handled")
+            a.mono.advance(86_400)  # the last minute closes on B's timer
+            want = build_candles(nifty, "minute", SESSIONS).candles
+            await eventually(lambda: _stream_count(a.redis, len(want) + 1), 10, message="candles")
+            published = [x for x in await stream_candles(a.redis) if x.symbol == nifty.symbol]
+            assert sorted(map(ohlc, published)) == sorted(map(ohlc, want))

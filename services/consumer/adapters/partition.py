@@ -172,7 +172,7 @@ class PartitionWorker:
         try:
             await self._catch_up()
             if not self._ended.is_set():
-                reader.attach(self)
+                await reader.attach(self)
                 try:
                     await self._ended.wait()
                 finally:
@@ -595,6 +595,6 @@ class PartitionWorker:
 class SharedReader(Protocol):
     """The replica's reader a worker takes part in (adapters/tick_reader.py)."""
 
-    def attach(self, worker: PartitionWorker) -> None: ...
+    async def attach(self, worker: PartitionWorker) -> None: ...
 
     async def detach(self, worker: PartitionWorker) -> None: ...

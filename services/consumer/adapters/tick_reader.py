@@ -8,7 +8,10 @@ the partitions whose commit is due start it (a task: reading goes on while Redis
 and a read never blocks past the next commit due. A worker whose step fails is failed alone
 (its `run` raises, the service drops the partition); a failed read is retried after a pause.
 Entries a read returns for a worker that has just left are not handled: they stay pending in
-the group and the partition's next owner claims them.
+the group and the partition's next owner claims them. Redis hands a blocked read the entries that
+arrive while it waits, and the next owner claims only what is pending when it takes over: so a
+worker leaves only once no read in flight covers its partition, and only then may its lease go.
+A blocked read is cut short (CLIENT UNBLOCK) when a worker leaves or joins and at stop.
 """
 
 from __future__ import annotations
@@ -38,29 +41,54 @@ class TickReader:
         # A connection held for the reads: one taken from the pool for each read is first
         # checked with a zero-timeout read, one more turn of the event loop before every read.
         self.redis = redis.client()
+        self._pool = redis  # for CLIENT UNBLOCK while the held connection waits
+        self._client_id: int | None = None  # the held connection's, once asked
+        self._reading: frozenset[str] = frozenset()  # the streams of the read in flight
+        self._read_over = asyncio.Event()
         self.outbox = outbox
         self.settings = settings
         self.consumer = consumer
         self._workers: dict[str, PartitionWorker] = {}  # stream -> worker
         self._changed = asyncio.Event()
 
-    def attach(self, worker: PartitionWorker) -> None:
-        """Read `worker`'s partition from the next read on."""
+    async def attach(self, worker: PartitionWorker) -> None:
+        """Read `worker`'s partition from the next read on (the one in flight cut short)."""
         self._workers[worker.stream] = worker
         self._changed.set()
+        await self._cut_short()
 
     async def detach(self, worker: PartitionWorker) -> None:
-        """Stop reading `worker`'s partition (after the batch it may be in)."""
+        """Stop reading `worker`'s partition (after the batch it may be in); returns once no
+        read in flight covers it."""
         async with worker.lock:
             if self._workers.get(worker.stream) is worker:
                 del self._workers[worker.stream]
+        if worker.stream in self._reading:
+            await self._cut_short()
+        while worker.stream in self._reading:
+            await self._read_over.wait()
+
+    async def _cut_short(self) -> None:
+        """End the blocked read in flight now, as if it had timed out."""
+        if self._reading and self._client_id is not None:
+            try:
+                await self._pool.client_unblock(self._client_id)
+            except Exception:  # it ends by itself within read_block_ms
+                logger.warning("could not cut the tick read short", exc_info=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read and hand out batches until `stop`."""
+        stopper = asyncio.create_task(self._cut_short_at(stop))
         try:
             await self._read(stop)
         finally:
+            stopper.cancel()
             await self.redis.aclose()  # the held connection back to the pool
+
+    async def _cut_short_at(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._changed.set()
+        await self._cut_short()
 
     async def _read(self, stop: asyncio.Event) -> None:
         s = self.settings
@@ -81,11 +109,25 @@ class TickReader:
                 if wait_ms is not None:
                     block_ms = max(1, min(block_ms, wait_ms))
             try:
-                reply = await self.redis.xreadgroup(
-                    c.GROUP_CONSUMER, self.consumer, {w.stream: ">" for w in workers},
-                    count=s.read_count, block=block_ms,
-                )  # fmt: skip
+                if self._client_id is None:
+                    self._client_id = int(await self.redis.client_id())
+                # A worker may have left while a commit above was awaited (no await from here
+                # to the read: a worker leaving now sees it in flight).
+                streams = {w.stream: ">" for w in workers if self._workers.get(w.stream) is w}
+                if not streams:
+                    continue
+                self._reading = frozenset(streams)
+                self._read_over.clear()
+                try:
+                    reply = await self.redis.xreadgroup(
+                        c.GROUP_CONSUMER, self.consumer, streams, count=s.read_count,
+                        block=block_ms,
+                    )  # fmt: skip
+                finally:
+                    self._reading = frozenset()
+                    self._read_over.set()
             except Exception as exc:
+                self._client_id = None  # a new connection may follow
                 failures += 1
                 logger.exception("reading the tick partitions failed (%s in a row)", failures)
                 if failures >= READ_ATTEMPTS:  # dropped and taken again (the group recreated)

@@ -88,3 +88,11 @@ def test_a_negative_grace_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONSUMER_CANDLE_GRACE_S", "-1")
     with pytest.raises(SettingsError, match="CONSUMER_CANDLE_GRACE_S"):
         load_settings(ConsumerSettings)
+
+
+def test_a_read_block_the_redis_client_would_time_out_on_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONSUMER_READ_BLOCK_MS", "5000")  # every read would fail at 5 s
+    with pytest.raises(SettingsError, match="CONSUMER_READ_BLOCK_MS"):
+        load_settings(ConsumerSettings)

@@ -209,6 +209,11 @@ class Consumer:
         kept = await self.leases.renew(self.owned)
         for partition in set(self.owned) - kept:
             await self._drop(partition, graceful=False, release=False, why="its lease lapsed")
+        for partition, owned in list(self.owned.items()):
+            try:
+                await owned.worker.claim_strays()
+            except Exception:  # a failed worker is dropped by the next round
+                logger.exception("claiming stray entries of tick partition %s failed", partition)
         holders = await self.leases.holders(s.tick_partitions)
         taken = {p for p, holder in holders.items() if holder != self.owner}
         plan = plan_ownership(s.tick_partitions, self.live_replicas, set(self.owned), taken)

@@ -14,7 +14,7 @@ import json
 import os
 import signal
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,9 @@ from services.consumer.buckets import TIMEFRAMES, data_sessions
 from services.consumer.strategies import EmaCrossover
 from services.consumer.strategies.ema_crossover import EmaCrossoverParams
 from shared import constants as c
+from shared.bus.wire import entry_fields
 from shared.calendar import load_calendar
+from shared.clock import IST
 from shared.messages import Candle, Tick
 from tests.integration.consumer_harness import (
     BANKNIFTY,
@@ -291,3 +293,34 @@ async def test_a_partition_handed_over_gracefully_loses_no_entry_to_the_old_owne
             await eventually(lambda: _stream_count(a.redis, len(want) + 1), 10, message="candles")
             published = [x for x in await stream_candles(a.redis) if x.symbol == nifty.symbol]
             assert sorted(map(ohlc, published)) == sorted(map(ohlc, want))
+
+
+async def test_an_entry_a_stalled_replica_was_handed_after_the_take_over_is_claimed_and_handled_late(
+    redis_url: str, clickhouse_server: Any, clickhouse_db: str, tmp_path: Path
+) -> None:
+    # Redis serves a blocked read even of a replica stalled past its lease: an entry can turn up
+    # pending with a consumer that no longer owns the partition, after its owner's take-over.
+    nifty = source_of(instruments()[0], 16)
+    ticks = producer_ticks(nifty._bars, nifty.symbol, nifty.instrument_token)
+    stream = c.partitioned(c.TICKS, c.partition_of(nifty.instrument_token, 4))
+    high = max(b.high for b in nifty._bars) + 50
+    late_at = datetime(2024, 8, 20, 9, 20, 50, tzinfo=IST)  # its minute long closed
+    stray = Tick(instrument_token=nifty.instrument_token, symbol=nifty.symbol, last_price=high,
+                 exchange_ts=late_at, received_ns=1)  # fmt: skip
+    settings = consumer_settings(redis_url, clickhouse_server, clickhouse_db, tmp_path,
+                                 timeframes=["minute"])  # fmt: skip
+    async with running_consumer(settings) as a:
+        await eventually(lambda: len(a.consumer.owned) == 4, 10, message="A owns all")
+        await publish_ticks(a.redis, ticks)
+        await eventually(lambda: all_consumed(a.redis), 10, message="the ticks handled")
+        async with a.redis.pipeline(transaction=True) as pipe:  # the stalled one reads first
+            pipe.xadd(stream, entry_fields(stream, stray))
+            pipe.xreadgroup(c.GROUP_CONSUMER, "ghost:stalled", {stream: ">"}, count=1)
+            delivered = (await pipe.execute())[1]
+        assert len(delivered[0][1]) == 1
+        await eventually(lambda: all_consumed(a.redis), 10, message="the stray claimed")
+        owner = a.consumer.owned[c.partition_of(nifty.instrument_token, 4)]
+        assert owner.worker.stats.strays == 1
+        assert a.metric("tradealgo_consumer_stray_entries_total") == 1
+        revised = [x for x in await stream_candles(a.redis) if x.revision]
+        assert [(x.start, x.high) for x in revised] == [(late_at.replace(second=0), high)]

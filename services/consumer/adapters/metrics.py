@@ -83,6 +83,12 @@ class ConsumerMetrics(BaseMetrics):
             ["outcome"],
             registry=registry,
         )
+        self.stray_entries = Counter(
+            f"{PREFIX}consumer_stray_entries",
+            "Tick entries claimed from another consumer while this replica owned their partition "
+            "(a replica stalled past its lease), handled late",
+            registry=registry,
+        )
         self.stream_length = stream_length_gauge(registry)
         self.stream_pending = stream_pending_gauge(registry)
         self.partitions_owned.set(0)

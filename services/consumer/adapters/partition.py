@@ -44,7 +44,12 @@ from services.consumer.adapters.intent_outbox import IntentOutbox
 from services.consumer.adapters.metrics import ConsumerMetrics
 from services.consumer.adapters.records import PartitionRecords
 from services.consumer.adapters.store import ConsumerStore
-from services.consumer.adapters.takeover import claim_pending, read_checkpoint, restore_rows
+from services.consumer.adapters.takeover import (
+    claim_pending,
+    claim_strays,
+    read_checkpoint,
+    restore_rows,
+)
 from services.consumer.buckets import SessionsOf, bucket_of
 from services.consumer.candle_book import CandleBook
 from services.consumer.candles import CandleBuilder, CandleGap, RejectedTick
@@ -90,6 +95,7 @@ class PartitionStats:
     restored_instruments: int = 0
     restored_rows: int = 0
     claimed: int = 0
+    strays: int = 0  # entries claimed from another consumer while this replica owned them
     skipped: int = 0  # entries at or before the checkpoint (already committed)
     warmed: set[str] = field(default_factory=set)
 
@@ -127,6 +133,7 @@ class PartitionWorker:
         self._committing: asyncio.Task[None] | None = None  # the newest commit
         # Entries at or before the restored checkpoint's are done (claimed ones may be).
         self._skip_until: tuple[int, int] | None = None
+        self.reading = False  # caught up and attached to the replica's reader
 
     # -- take-over ------------------------------------------------------------------------------
 
@@ -173,6 +180,7 @@ class PartitionWorker:
             await self._catch_up()
             if not self._ended.is_set():
                 await reader.attach(self)
+                self.reading = True
                 try:
                     await self._ended.wait()
                 finally:
@@ -235,6 +243,33 @@ class PartitionWorker:
                 if self.ms_to_commit() == 0:
                     self.start_commit()
             cursor = entries[-1][0]
+
+    async def claim_strays(self) -> int:
+        """Handle, late, this partition's entries another consumer was handed while this
+        replica held the lease (see adapters/takeover.py); returns how many. Their ticks are
+        older than ones already built: a closed candle's becomes a counted revision; the
+        checkpoint's entry stays the newest handled."""
+        if self.stopping or not self.reading:  # the take-over's catch-up reads the claimed
+            return 0
+        strays = await claim_strays(self.ctx.redis, self.stream, self.ctx.consumer)
+        if not strays:
+            return 0
+        logger.warning(
+            "tick partition %s: %s entries %s..%s were pending with another consumer; claimed "
+            "and handled late", self.partition, len(strays), strays[0][0], strays[-1][0],
+        )  # fmt: skip
+        async with self.lock:
+            self._raise_failure()
+            newest = self.uncommitted.entry
+            try:
+                await self.handle(strays)
+            except BaseException as exc:
+                self.fail(exc)
+                raise
+            self.uncommitted.entry = newest
+        self.stats.strays += len(strays)
+        self.ctx.metrics.stray_entries.inc(len(strays))
+        return len(strays)
 
     async def handle(self, entries: Entries) -> None:
         """Both passes of one batch (the caller holds the lock)."""

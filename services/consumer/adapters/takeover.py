@@ -6,6 +6,10 @@
    streams from the `_stored:` marks on (ReplacingMergeTree makes a second copy harmless);
 3. the group's pending entries (read by the previous owner, never committed), claimed for this
    replica's consumer so it handles them first, in order.
+
+While it owns the partition, entries still turning up pending with another consumer are claimed
+too (`claim_strays`): Redis serves a blocked read even of a replica that has stalled past its
+lease, so one may be handed entries after the new owner's take-over claim.
 """
 
 from __future__ import annotations
@@ -123,6 +127,24 @@ async def claim_pending(redis: Any, stream: str, consumer: str) -> int:
         if name != consumer and int(info.get("pending", 0)) == 0:
             await redis.xgroup_delconsumer(stream, c.GROUP_CONSUMER, name)
     return claimed
+
+
+async def claim_strays(redis: Any, stream: str, consumer: str) -> list[tuple[str, Any]]:
+    """The entries pending with any consumer but `consumer`, claimed for it (oldest first)."""
+    summary = await redis.xpending(stream, c.GROUP_CONSUMER)
+    others = [x["name"] for x in summary.get("consumers") or () if _text(x["name"]) != consumer]
+    ids: list[Any] = []
+    for name in others:
+        rows = await redis.xpending_range(
+            stream, c.GROUP_CONSUMER, min="-", max="+", count=10_000, consumername=name
+        )
+        ids.extend(row["message_id"] for row in rows)
+    if not ids:
+        return []
+    claimed = await redis.xclaim(stream, c.GROUP_CONSUMER, consumer, 0, ids)
+    entries = [(_text(entry_id), fields) for entry_id, fields in claimed]
+    entries.sort(key=lambda entry: tuple(int(x) for x in entry[0].split("-")))
+    return entries
 
 
 def idle_instruments(

@@ -1,25 +1,26 @@
-"""Tick -> order-sent latency through the Gatekeeper at 10,000 ticks/s, against the Kite simulator.
+"""Tick -> order-sent latency through the whole pipeline at ~10,000 ticks/s, against the Kite simulator.
 
-Set-up (every server real, each in its own process like in production):
-- Redis (shared.localservers), the Kite simulator (`python -m services.simulator`, clock paused
-  at 09:15 so its market is open), logged in and its instruments distributed as the Sentinel does;
-- a feeder process shaped like the Producer: every 10 ms a batch of 100 Tick messages over 200
-  instruments (10,000 ticks/s), each stamped `received_ns` when the batch is made, appended to the
-  partitioned ticks stream with one pipelined round trip; every 100 ms the batch's last tick is
-  the traded future's "candle-closing" tick and an OrderIntent carrying its `received_ns`
-  (`last_tick_received_ns`) follows it on the intents stream. The Consumer service is not in
-  this repository yet, so the feeder stands in for it (said in the JSON conditions): the figure
-  covers tick receipt -> intent -> Gatekeeper, not the Consumer's candle/strategy hop;
-- the Gatekeeper (this process) in paper mode against the simulator, reading every tick (MTM and
-  the kill switch on each) and every intent; its broker adapter is wrapped to timestamp the moment
-  an order is handed to it (the broker round trip itself excluded).
-Latency = hand-off time - the tick's received_ns, per order, with its parts: tick -> intent
-published (the feeder), -> intent received (Redis and the Gatekeeper's loop), -> order handed over
-(the Gatekeeper). Writes bench/results/pipeline.json.
+Default (the issue's figure): every service a process of its own, as in production, on real
+servers (Redis and ClickHouse from shared.localservers):
+- the Kite simulator (`python -m services.simulator`) replaying real NSE data at BENCH_SIM_SPEED
+  (30x) with BENCH_SIM_TICKS_PER_S (2) ticks per underlying-second: ~180 instruments (indices,
+  futures, two option chains) at ~10,000 ticks/s, a 1-minute candle close every 2 s of wall time;
+- the Producer (KiteTicker -> ta:ticks, 4 partitions; ticks also written to ClickHouse unless
+  BENCH_PRODUCER_CLICKHOUSE=false), the Consumer (candles, an EMA 2/3 crossover on the futures ->
+  ta:intents) and the Gatekeeper in paper mode with fills from the simulator; its broker adapter
+  is wrapped to timestamp the moment an order is handed to it (the broker round trip excluded).
+Latency = hand-off time - the closing tick's Producer `received_ns`, per order, with its stages
+from Redis entry ids (whole milliseconds): Producer, Consumer, transit, inside the Gatekeeper.
+Writes bench/results/pipeline.json.
+
+`--direct-intents`: a Producer-shaped feeder in this process publishes 10,000 ticks/s over 200
+instruments and, every 100 ms, an intent carrying its last tick's `received_ns` (no Producer, no
+Consumer); the Gatekeeper runs in this process. It isolates the Gatekeeper's share
+(bench/results/pipeline_direct.json; `--memory-journal` keeps its journal out of ClickHouse).
+
 Usage: python bench/bench_pipeline.py [seconds] [--direct-intents] [--memory-journal];
 BENCH_GATEKEEPER='{"ticks_per_yield": 8}' overrides Gatekeeper settings for an experiment;
-BENCH_PRODUCER_CLICKHOUSE=false keeps the Producer's ticks out of ClickHouse (default: written, as
-in production); BENCH_DEBUG=1 prints each order's stages (Producer, Consumer, transit, inside).
+BENCH_DEBUG=1 prints each order's stages.
 """
 
 from __future__ import annotations

@@ -293,6 +293,9 @@ class Gatekeeper:
             self._feed.close()
         if self.desk is not None:
             await self.desk.close()
+        if self.d.broker is not None:
+            with contextlib.suppress(Exception):
+                await self.d.broker.close()
         # Last: every row written above is flushed (or spooled) before the process ends.
         journal_stop.set()
         try:

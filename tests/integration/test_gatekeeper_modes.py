@@ -39,6 +39,9 @@ class NoBroker:
         self.calls.append("orders")
         return []
 
+    async def close(self) -> None:
+        pass
+
 
 async def test_logging_mode_logs_and_stores_the_full_order_and_sends_nothing(
     redis_url: str,

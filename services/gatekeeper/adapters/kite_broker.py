@@ -1,7 +1,9 @@
 """The broker: the official kiteconnect client behind an async seam (an IO adapter).
 
-The client is synchronous, so every call runs in a worker thread. Errors come out in three kinds,
-by what the caller may do next:
+The client is synchronous, so every call runs in a worker thread, except `place`: the order on
+the hot path is sent on the event loop as kiteconnect would send it (kite_orders.py), no thread
+competing with the loop for the GIL. Errors come out in three kinds, by what the caller may do
+next:
 - `BrokerRejected`: the broker refused the request (InputException, OrderException,
   PermissionException, an access token refused twice): nothing was placed;
 - `BrokerUnavailable`: a network error, timeout, 5xx or 429: for a placement the outcome is
@@ -35,6 +37,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from services.gatekeeper.adapters.kite_orders import KiteOrderSender
 from services.gatekeeper.broker_view import BrokerOrder, BrokerPosition
 from shared.logs import register_secret
 
@@ -81,6 +84,8 @@ class Broker(Protocol):
 
     async def quote(self, symbols: Sequence[str]) -> dict[str, Any]: ...
 
+    async def close(self) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerOptions:
@@ -93,6 +98,7 @@ class BrokerOptions:
 
 
 TokenReader = Callable[[], Awaitable[str | None]]
+Run = Callable[[str, KiteConnect], Awaitable[T]]  # (access token, client) -> the call
 TokenRejectedHook = Callable[[str], Awaitable[None]]
 ErrorHook = Callable[[str, str], None]  # (call, kind) for metrics
 
@@ -116,13 +122,16 @@ class KiteBroker:
         self._token: str | None = None
         self._client: KiteConnect | None = None
         self._reported: set[str] = set()  # refused tokens already reported (once each)
+        self._orders = KiteOrderSender(options.api_key, options.root, options.timeout_s)
 
     # -- the Broker protocol --------------------------------------------------------------------
 
     async def place(self, params: dict[str, Any]) -> str:
-        """Place one order; returns Kite's order id. NEVER retried on a network error."""
-        data = await self._call("place_order", lambda k: k.place_order(**params), retry=False)
-        return str(data)
+        """Place one order (`KiteConnect.place_order`'s keywords), on the event loop; returns
+        Kite's order id. NEVER retried on a network error."""
+        return await self._authorised(
+            "place_order", lambda token, _: self._orders.place(token, params), retry=False
+        )
 
     async def modify(self, broker_order_id: str, **changes: Any) -> str:
         data = await self._call(
@@ -165,6 +174,9 @@ class KiteBroker:
         data = await self._call("quote", lambda k: k.quote(list(symbols)), retry=True)
         return dict(data or {})
 
+    async def close(self) -> None:
+        await self._orders.close()
+
     # -- plumbing -------------------------------------------------------------------------------
 
     async def _current_client(self, refresh: bool = False) -> tuple[str, KiteConnect]:
@@ -183,9 +195,15 @@ class KiteBroker:
         return self._token, self._client
 
     async def _call(self, name: str, call: Callable[[KiteConnect], T], *, retry: bool) -> T:
+        """A kiteconnect call, in a worker thread."""
+        return await self._authorised(
+            name, lambda _, client: asyncio.to_thread(call, client), retry=retry
+        )
+
+    async def _authorised(self, name: str, run: Run[T], *, retry: bool) -> T:
         token, client = await self._current_client()
         try:
-            return await self._attempt(name, call, client, retry)
+            return await self._attempt(name, run, token, client, retry)
         except kite_errors.TokenException:
             self._on_error(name, "token")
             logger.warning("Kite refused the access token on %s: re-reading it from Redis", name)
@@ -195,7 +213,7 @@ class KiteBroker:
                 raise BrokerRejected(f"{name}: the access token was refused (403)") from None
             try:
                 # Refused at authentication, before anything was placed: safe to call again.
-                return await self._attempt(name, call, client, retry)
+                return await self._attempt(name, run, fresh, client, retry)
             except kite_errors.TokenException:
                 await self._report_refused(fresh)
                 raise BrokerRejected(f"{name}: the new access token was refused too") from None
@@ -209,12 +227,12 @@ class KiteBroker:
         await self._on_token_rejected(token)
 
     async def _attempt(
-        self, name: str, call: Callable[[KiteConnect], T], client: KiteConnect, retry: bool
+        self, name: str, run: Run[T], token: str, client: KiteConnect, retry: bool
     ) -> T:
         try:
             if not retry:
-                return await asyncio.to_thread(call, client)
-            return await self._retrying(name, call, client)
+                return await run(token, client)
+            return await self._retrying(name, run, token, client)
         except kite_errors.TokenException:
             raise
         except _REFUSALS as exc:
@@ -224,9 +242,7 @@ class KiteBroker:
             self._on_error(name, "network")
             raise BrokerUnavailable(f"{name}: {type(exc).__name__}: {exc}") from None
 
-    async def _retrying(
-        self, name: str, call: Callable[[KiteConnect], T], client: KiteConnect
-    ) -> T:
+    async def _retrying(self, name: str, run: Run[T], token: str, client: KiteConnect) -> T:
         o = self.options
 
         def before_sleep(state: RetryCallState) -> None:
@@ -248,5 +264,5 @@ class KiteBroker:
         )
         async for attempt in retrying:
             with attempt:
-                return await asyncio.to_thread(call, client)
+                return await run(token, client)
         raise AssertionError("unreachable: tenacity either returns or reraises")

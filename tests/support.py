@@ -1,18 +1,35 @@
-"""Helpers for tests: wait for a condition instead of sleeping."""
+"""Helpers for tests: wait for a condition instead of sleeping; serve a stand-in HTTP app."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
+
+from aiohttp import web
 
 from shared.clock import IST
 from shared.localservers import free_port
 from shared.messages import DepthLevel, Tick
 
-__all__ = ["eventually", "eventually_sync", "free_port"]
+__all__ = ["eventually", "eventually_sync", "free_port", "serving"]
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[int]:
+    """`app` served on a free loopback port (yielded) until the block ends."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    sock = socket.create_server(("127.0.0.1", 0))
+    try:
+        await web.SockSite(runner, sock).start()
+        yield sock.getsockname()[1]
+    finally:
+        await runner.cleanup()
 
 
 async def eventually(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from shared.alerts import Alert, Severity, WebhookAlerter
 from shared.clock import ManualClock
 from shared.logs import JsonLinesFormatter
 from shared.metrics import BaseMetrics
+from tests.support import free_port, serving
 
 pytestmark = pytest.mark.integration
 
@@ -62,14 +62,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     app = web.Application()
     app.router.add_post("/bot{token}/sendMessage", rec.handle)
     app.router.add_post("/services/{rest:.*}", rec.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    sock = socket.create_server(("127.0.0.1", 0))
-    rec.port = sock.getsockname()[1]
-    await web.SockSite(runner, sock).start()
-    yield rec
-    rec.released.set()
-    await runner.cleanup()
+    async with serving(app) as rec.port:
+        yield rec
+        rec.released.set()
 
 
 def alerter(
@@ -178,9 +173,7 @@ async def test_a_receiver_that_does_not_answer_in_time_is_a_failure(receiver: Re
 async def test_a_receiver_that_is_down_raises_nothing_and_logs_neither_token_nor_url(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    sock = socket.create_server(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there now
+    port = free_port()  # nothing listens there
     caplog.set_level(logging.DEBUG)
     a = alerter(port, clock())
     await a.send(KILL)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from services.gatekeeper.adapters.kite_broker import (
     BrokerUnavailable,
     KiteBroker,
 )
+from tests.support import free_port, serving
 
 pytestmark = pytest.mark.integration
 
@@ -55,14 +55,9 @@ async def fake_kite() -> AsyncIterator[FakeKite]:
     kite = FakeKite()
     app = web.Application()
     app.router.add_post("/orders/{variety}", kite.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    sock = socket.create_server(("127.0.0.1", 0))
-    kite.port = sock.getsockname()[1]
-    await web.SockSite(runner, sock).start()
-    yield kite
-    kite.released.set()
-    await runner.cleanup()
+    async with serving(app) as kite.port:
+        yield kite
+        kite.released.set()
 
 
 def broker(port: int, timeout_s: float = 5.0) -> KiteBroker:
@@ -120,10 +115,7 @@ async def test_no_reply_in_time_or_no_server_is_an_unknown_outcome(fake_kite: Fa
             await slow.place(PARAMS)
     finally:
         await slow.close()
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        closed_port = free.getsockname()[1]
-    nobody = broker(closed_port)
+    nobody = broker(free_port())  # nothing listens there
     try:
         with pytest.raises(BrokerUnavailable, match="place_order"):
             await nobody.place(PARAMS)

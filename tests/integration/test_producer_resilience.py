@@ -18,7 +18,7 @@ from shared.bus import decode_entry
 from shared.messages import Tick
 from tests.integration.feed_harness import producer_settings, running_producer, seed_session
 from tests.sim_fixtures import KiteSim
-from tests.support import eventually
+from tests.support import eventually, serving
 
 pytestmark = pytest.mark.integration
 
@@ -126,24 +126,17 @@ async def test_the_stall_alert_reaches_a_slack_webhook(kite_sim: KiteSim, redis_
 
     app = web.Application()
     app.router.add_post("/services/T000/B000/XXXX", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    slack = WebhookAlerter(
-        service="producer", policy=AlertPolicy(20, 300.0), clock=SystemClock(),
-        slack_webhook_url=f"http://127.0.0.1:{port}/services/T000/B000/XXXX",
-    )  # fmt: skip
-    try:
+    async with serving(app) as port:
+        slack = WebhookAlerter(
+            service="producer", policy=AlertPolicy(20, 300.0), clock=SystemClock(),
+            slack_webhook_url=f"http://127.0.0.1:{port}/services/T000/B000/XXXX",
+        )  # fmt: skip
         settings = producer_settings(kite_sim, redis_url, stall_seconds=1.5)
         async with running_producer(settings, forward_alerts=slack) as rp:
             await seed_session(rp.redis, kite_sim)
             await eventually(lambda: rp.producer.readiness()[0], timeout=15)
             # Paused simulator: the feed is silent, as a stalled exchange feed would be.
             await eventually(lambda: received, timeout=10)
-    finally:
-        await runner.cleanup()
     text = received[0]["text"]
     assert text.startswith("[CRITICAL] producer: Tick feed stalled")
     assert "no tick on connection c0" in text

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import json
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 import aiohttp
 from kiteconnect import KiteConnect
@@ -31,12 +31,18 @@ USER_AGENT = (__title__ + "-python/").capitalize() + __version__
 
 
 def place_form(params: dict[str, Any]) -> list[tuple[str, str]]:
-    """The form body of `KiteConnect.place_order(**params)`: its fields in its order, None
+    """The form fields of `KiteConnect.place_order(**params)`: its fields in its order, None
     values left out; a field it does not take is refused as it would be (TypeError)."""
     unknown = sorted(set(params) - set(PLACE_FIELDS))
     if unknown:
         raise TypeError(f"place_order() got unexpected fields {unknown}")
     return [(name, str(params[name])) for name in PLACE_FIELDS if params.get(name) is not None]
+
+
+def place_body(params: dict[str, Any]) -> bytes:
+    """The urlencoded body requests makes of those fields (encoded here once: aiohttp's form
+    handling was half of the request's cost)."""
+    return urlencode(place_form(params)).encode()
 
 
 def kite_reply(status: int, content_type: str, body: bytes) -> Any:
@@ -70,21 +76,26 @@ class KiteOrderSender:
         self.root = root
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, str] = {}  # variety -> its URL
 
     async def place(self, access_token: str, params: dict[str, Any]) -> str:
         """Kite's order id; raises what kiteconnect's place_order would (NetworkException for
         a transport failure or timeout: the order may exist)."""
-        form = place_form(params)
-        url = urljoin(self.root, PLACE_ROUTE.format(variety=params["variety"]))
+        body = place_body(params)
+        variety = str(params["variety"])
+        url = self._urls.get(variety)
+        if url is None:
+            url = self._urls[variety] = urljoin(self.root, PLACE_ROUTE.format(variety=variety))
         headers = {
             "X-Kite-Version": KiteConnect.kite_header_version,
             "User-Agent": USER_AGENT,
             "Authorization": f"token {self.api_key}:{access_token}",
+            "Content-Type": "application/x-www-form-urlencoded",
         }
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         try:
-            async with self._session.post(url, data=form, headers=headers) as response:
+            async with self._session.post(url, data=body, headers=headers) as response:
                 body = await response.read()
                 status, content_type = response.status, response.headers.get("content-type", "")
         except (aiohttp.ClientError, TimeoutError) as exc:

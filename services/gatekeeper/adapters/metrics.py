@@ -86,15 +86,15 @@ class GatekeeperMetrics(BaseMetrics):
         )  # fmt: skip
         self.order_latency = Histogram(
             f"{PREFIX}order_latency_seconds",
-            "Order stages: intent_to_sent (intent received -> handed to the broker), sent_to_ack, "
-            "ack_to_fill",
+            "Order stages: intent_to_sent (intent received -> request on the wire to the broker), "
+            "sent_to_ack, ack_to_fill",
             ["stage"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
         self.tick_to_order = Histogram(
             f"{PREFIX}tick_to_order_seconds",
-            "Producer receive time of the tick behind an intent -> its order handed to the broker",
+            "Producer receive time of the tick behind an intent -> its order's request on the wire",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )

@@ -227,15 +227,17 @@ class OrderDesk:
             await self.apply(order_id, paper.update)
             return
         assert self.broker is not None, "a broker mode without a broker"
-        self._observe_sent(entry)
         if wait:
+            self._observe_sent(entry)
             await self._place(order_id, params)
             return
-        # Started at once (eager): the request is on its way before this returns, not one
-        # event-loop turn later behind whatever else is ready.
+        # Started at once (eager): KiteBroker writes the request before it first waits (on a
+        # kept-alive connection), so the order is on the wire when the task yields; its
+        # latencies are observed then, not when it was merely handed over.
         task = asyncio.Task(
             self._place(order_id, params), loop=asyncio.get_running_loop(), eager_start=True
         )
+        self._observe_sent(entry)
         if task.done():  # the broker answered without suspending (a test double)
             self._placed(task)
             return

@@ -8,8 +8,9 @@ servers (Redis and ClickHouse from shared.localservers):
 - the Producer (KiteTicker -> ta:ticks, 4 partitions; ticks also written to ClickHouse unless
   BENCH_PRODUCER_CLICKHOUSE=false), the Consumer (candles, an EMA 2/3 crossover on the futures ->
   ta:intents) and the Gatekeeper in paper mode with fills from the simulator; its broker adapter
-  is wrapped to timestamp the moment an order is handed to it (the broker round trip excluded).
-Latency = hand-off time - the closing tick's Producer `received_ns`, per order, with its stages
+  is wrapped to timestamp the moment each order's request is on the wire (HandOffTimer; the
+  broker round trip excluded).
+Latency = that time - the closing tick's Producer `received_ns`, per order, with its stages
 from Redis entry ids (whole milliseconds): Producer, Consumer, transit, inside the Gatekeeper.
 Writes bench/results/pipeline.json.
 
@@ -633,7 +634,7 @@ def report_direct(seconds: float) -> dict[str, Any]:
     conditions = {
         "path": "--direct-intents: a Producer-shaped feeder publishes the ticks and, after each "
         "'candle-closing' tick, an intent carrying its received_ns (no Consumer) -> Redis "
-        "Streams -> Gatekeeper -> hand-off to the Kite adapter (broker round trip excluded)",
+        "Streams -> Gatekeeper -> order request on the wire (broker round trip excluded)",
         "ticks_per_s_target": TICKS_PER_S,
         "instruments": INSTRUMENTS,
         "tick_partitions": PARTITIONS,
@@ -668,7 +669,7 @@ def report_whole_path(seconds: float) -> dict[str, Any]:
         "path": "the whole pipeline, each service its own process: Kite simulator (KiteTicker, "
         f"speed {SIM_SPEED:g}x, {SIM_TICKS_PER_S:g} ticks/s per underlying) -> Producer -> "
         "ta:ticks (4 partitions) -> Consumer (1-minute candles, EMA 2/3 crossover on the "
-        "futures) -> ta:intents -> Gatekeeper -> hand-off to the Kite adapter (broker round trip "
+        "futures) -> ta:intents -> Gatekeeper -> order request on the wire (broker round trip "
         "excluded); latency from the closing tick's Producer received_ns",
         "seconds": round(result["seconds"], 1),
         "intents_published": result["intents"],

@@ -28,6 +28,9 @@ PLACE_FIELDS = tuple(
     p for p in inspect.signature(KiteConnect.place_order).parameters if p != "self"
 )
 USER_AGENT = (__title__ + "-python/").capitalize() + __version__
+# An idle connection is kept this long (aiohttp's default is 15 s; kiteconnect's requests keeps
+# one until the server closes it): orders minutes apart would each open a new TLS connection.
+KEEP_ALIVE_S = 120.0
 
 
 def place_form(params: dict[str, Any]) -> list[tuple[str, str]]:
@@ -93,7 +96,9 @@ class KiteOrderSender:
             "Content-Type": "application/x-www-form-urlencoded",
         }
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout, connector=aiohttp.TCPConnector(keepalive_timeout=KEEP_ALIVE_S)
+            )
         try:
             async with self._session.post(url, data=body, headers=headers) as response:
                 body = await response.read()

@@ -17,8 +17,9 @@ from services.gatekeeper.adapters.kite_broker import Broker, BrokerOptions, Kite
 from services.gatekeeper.adapters.market_clock import MarketClock
 from services.gatekeeper.adapters.metrics import GatekeeperMetrics
 from services.gatekeeper.adapters.order_feed import OrderUpdateFeed
+from services.gatekeeper.adapters.order_updates import FeedFactory
 from services.gatekeeper.adapters.redis_state import RedisState
-from services.gatekeeper.service import FeedFactory, Gatekeeper, GatekeeperDeps
+from services.gatekeeper.service import Gatekeeper, GatekeeperDeps
 from services.gatekeeper.settings import GatekeeperSettings
 from shared import constants as c
 from shared.alerts import Alerter, build_alerter

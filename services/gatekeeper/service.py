@@ -14,7 +14,8 @@ Tasks:
   for the order-update ticker), KILL_SWITCH_RELEASED from the CLI (the hash is re-read);
 - monitor: time-based exits and the kill switch every position_check_interval_s, the kill switch
   hash every kill_switch_poll_s; queued intents drained when the rate allows;
-- order updates: KiteTicker order updates and polling of the order book while orders work;
+- order updates (adapters/order_updates.py): KiteTicker order updates and polling of the
+  order book while orders work;
 - sampler: gauges, stream lengths, heartbeat, the available margin (live).
 Exactly ONE Gatekeeper may run: the rate limiter, the kill switch and the book live in its memory.
 """
@@ -35,8 +36,15 @@ from services.gatekeeper.adapters.journal import Journal
 from services.gatekeeper.adapters.kite_broker import Broker, BrokerRejected, BrokerUnavailable
 from services.gatekeeper.adapters.metrics import GatekeeperMetrics
 from services.gatekeeper.adapters.order_desk import DeskHooks, OrderDesk
+from services.gatekeeper.adapters.order_updates import FeedFactory, OrderUpdates
 from services.gatekeeper.adapters.redis_state import RedisState
-from services.gatekeeper.adapters.startup import differences, recover_orders, restore_state
+from services.gatekeeper.adapters.startup import (
+    anchor_market_clock,
+    differences,
+    recover_orders,
+    restore_state,
+    wait_for_broker_orders,
+)
 from services.gatekeeper.broker_view import BrokerOrder
 from services.gatekeeper.decisions import (
     Approved,
@@ -59,14 +67,13 @@ from services.gatekeeper.state import RiskState
 from shared import constants as c
 from shared.alerts import Alert, Alerter, Severity
 from shared.bus import ConsumeOptions, RejectedInput, StreamBus
-from shared.clock import IST, Clock
+from shared.clock import Clock
 from shared.messages import Control, Message, OrderIntent, RiskEvent, SessionEvent, Tick
 from shared.runtime import freeze_start_objects
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_TTL_S = 60
-FeedFactory = Callable[[str, Callable[[dict[str, Any]], None], Callable[[str, str], None]], Any]
 
 
 @dataclass
@@ -96,10 +103,8 @@ class Gatekeeper:
         self.local_intents: asyncio.Queue[OrderIntent] = asyncio.Queue()
         self._local_ids: set[str] = set()
         self._drain_wake = asyncio.Event()
-        self._updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._feed: Any = None
-        self._feed_token = ""
         self._background: set[asyncio.Task[None]] = set()
+        self.updates = OrderUpdates(settings, self.redis_state, deps.feed_factory, self._spawn)
         self._ticks_seen = 0
         self._looked_up: set[str] = set()  # symbols whose instrument row was asked for
         self._waiting_in_redis: set[str] = set()  # ids in GATEKEEPER_QUEUED_KEY
@@ -124,6 +129,9 @@ class Gatekeeper:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    def _starting(self, reason: str) -> None:
+        self.starting = reason
+
     async def start(self, stop: asyncio.Event | None = None) -> bool:
         """Restore, recover and reconcile; intents are read only after this. False when stopped
         before the broker could be reached."""
@@ -132,11 +140,13 @@ class Gatekeeper:
         broker = d.broker if s.sends_to_broker() else None
         broker_orders: list[BrokerOrder] = []
         if broker is not None:
-            fetched = await self._broker_orders(broker, stop or asyncio.Event())
+            fetched = await wait_for_broker_orders(
+                broker, stop or asyncio.Event(), s.token_wait_s, self._starting
+            )
             if fetched is None:
                 return False
             broker_orders = fetched
-        await self._anchor_market_clock()
+        await anchor_market_clock(d.clock, d.broker, s.market_clock_symbol)
         now = d.clock.now()
         self.starting = "starting: restoring state"
         restored = await restore_state(s, self.redis_state, d.journal, now)
@@ -149,6 +159,7 @@ class Gatekeeper:
             DeskHooks(self._after_fill, self._breaker_changed, self._ticks_may_run.set),
         )  # fmt: skip
         self.desk.adopt(restored.entries)
+        self.updates.desk = self.desk
         held = {e.order.plan.symbol for e in restored.entries}
         self.state.instruments.update(await self.instruments.by_symbols(held))
         self.starting = "starting: recovering orders"
@@ -165,40 +176,6 @@ class Gatekeeper:
         freeze_start_objects(s.gc_freeze_at_start)
         logger.info("Gatekeeper ready in %s mode: %s", s.mode, self.readiness()[1])
         return True
-
-    async def _anchor_market_clock(self) -> None:
-        """A replay's market clock starts at the market's time (a quote's timestamp), so the
-        day's records, the rate limiter and the breaker never see the wall clock's date."""
-        anchor = getattr(self.d.clock, "anchor", None)
-        symbol = self.s.market_clock_symbol
-        if anchor is None or self.d.broker is None:
-            return
-        try:
-            quote = (await self.d.broker.quote([symbol])).get(symbol) or {}
-        except (BrokerRejected, BrokerUnavailable) as exc:
-            logger.error(
-                "market clock: no quote of %s (%s): the wall clock until a tick", symbol, exc
-            )
-            return
-        stamp = quote.get("timestamp") or quote.get("last_trade_time")
-        if not isinstance(stamp, datetime):
-            logger.error("market clock: the quote of %s has no timestamp", symbol)
-            return
-        # kiteconnect parses Kite's IST "yyyy-mm-dd hh:mm:ss" into a naive datetime.
-        anchor(stamp if stamp.tzinfo else stamp.replace(tzinfo=IST))
-        logger.info("market clock anchored at %s (%s)", self.d.clock.now().isoformat(), symbol)
-
-    async def _broker_orders(self, broker: Broker, stop: asyncio.Event) -> list[BrokerOrder] | None:
-        """The broker's order book; waits (not ready, with the reason) until it can be read."""
-        while not stop.is_set():
-            try:
-                return await broker.orders()
-            except (BrokerRejected, BrokerUnavailable) as exc:
-                self.starting = f"starting: waiting for the broker ({exc})"
-                logger.warning("%s; retrying in %.1f s", self.starting, self.s.token_wait_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.s.token_wait_s)
-        return None
 
     async def _reconcile_with(self, broker: Broker, now: datetime) -> None:
         assert self.desk is not None
@@ -253,10 +230,10 @@ class Gatekeeper:
                                  count=s.tick_read_count, block_ms=500),
             d.bus.listen(control, self._on_control, stop, after=heads, block_ms=500),
             self._local_loop(stop), self._drain_loop(stop), self._monitor_loop(stop),
-            self._updates_loop(stop), self._poll_loop(stop), self._sample_loop(stop),
+            self.updates.apply_feed(stop), self.updates.poll(stop), self._sample_loop(stop),
         ]  # fmt: skip
         tasks = [asyncio.ensure_future(loop) for loop in loops]
-        self._start_feed()
+        self.updates.start_feed()
         waiter = asyncio.ensure_future(stop.wait())
         try:
             done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
@@ -289,8 +266,7 @@ class Gatekeeper:
         for task in [*tasks, *self._background]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._feed is not None:
-            self._feed.close()
+        self.updates.close()
         if self.desk is not None:
             await self.desk.close()
         if self.d.broker is not None:
@@ -652,64 +628,9 @@ class Gatekeeper:
             logger.warning("Control %s from %s (%s): entries %s", message.command, message.source,
                            message.reason, "stopped" if self.state.halt_reason else "allowed")  # fmt: skip
         elif isinstance(message, SessionEvent) and message.kind == "LOGIN":
-            self._start_feed()
+            self.updates.start_feed()
         elif isinstance(message, RiskEvent) and message.kind == "KILL_SWITCH_RELEASED":
             await self.sync_kill_switch(now)
-
-    # -- order updates --------------------------------------------------------------------------
-
-    def _start_feed(self) -> None:
-        """(Re)open the order-update ticker with the current token, when one is configured."""
-        if self.d.feed_factory is None or self.desk is None or self.desk.broker is None:
-            return
-        if self.s.order_updates != "websocket":
-            return
-        self._spawn(self._open_feed())
-
-    async def _open_feed(self) -> None:
-        token = await self.redis_state.access_token()
-        if not token or token == self._feed_token or self.d.feed_factory is None:
-            return
-        loop = asyncio.get_running_loop()
-        if self._feed is not None:
-            self._feed.close()
-        self._feed_token = token
-        self._feed = self.d.feed_factory(
-            token,
-            lambda data: self._deliver_threadsafe(loop, data),
-            lambda kind, detail: logger.info("order-update ticker %s: %s", kind, detail),
-        )
-        self._feed.start()
-
-    def _deliver_threadsafe(self, loop: asyncio.AbstractEventLoop, data: dict[str, Any]) -> None:
-        loop.call_soon_threadsafe(self._updates.put_nowait, data)
-
-    async def _updates_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                data = await asyncio.wait_for(self._updates.get(), 0.5)
-            except TimeoutError:
-                continue
-            try:
-                row = BrokerOrder.from_kite(data)
-            except (KeyError, ValueError, TypeError) as exc:
-                logger.warning("unreadable order update %s: %s", data.get("order_id"), exc)
-                continue
-            assert self.desk is not None
-            await self.desk.on_broker_order(row)
-
-    async def _poll_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.s.order_poll_interval_s)
-            if stop.is_set():
-                return
-            if self.desk is None or self.desk.broker is None or not self.desk.broker_working():
-                continue
-            try:
-                await self.desk.poll()
-            except (BrokerRejected, BrokerUnavailable) as exc:
-                logger.warning("polling the order book failed: %s", exc)
 
     # -- gauges ---------------------------------------------------------------------------------
 

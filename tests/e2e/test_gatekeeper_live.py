@@ -54,7 +54,9 @@ async def test_live_mode_partial_fill_completion_and_a_rejection_against_the_sim
         symbol, instrument, ltp = await simulator_future(sim)
         await gk.publish_ticks([tick(symbol, instrument, ltp, clock.now())])
         await eventually(lambda: symbol in gk.service.state.quotes)
-        await eventually(lambda: gk.service._feed is not None and gk.service._feed.connected)
+        await eventually(
+            lambda: gk.service.updates.feed is not None and gk.service.updates.feed.connected
+        )
 
         big = intent(symbol, instrument, ltp, clock.now(), quantity=250, product="NRML")
         await gk.publish_intent(big)

@@ -1,6 +1,9 @@
 """Start-up before trading resumes: the day's state back from Redis, every order recovered, our
 orders and positions reconciled with the broker's (an IO step of the shell).
 
+0. The broker's order book, waited for (not ready, with the reason) until it can be read; a
+   replay's market clock anchored at a quote's timestamp.
+
 1. The kill switch (KILL_SWITCH_KEY; unreadable reads TRIPPED), the HALT state, the decided intent
    ids (Redis, plus ClickHouse `order_intents` when Redis lost them), the day's order records and
    the position book rebuilt from them.
@@ -15,12 +18,16 @@ orders and positions reconciled with the broker's (an IO step of the shell).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time
+from typing import Any
 
 from services.gatekeeper.adapters.journal import Journal
-from services.gatekeeper.adapters.kite_broker import Broker
+from services.gatekeeper.adapters.kite_broker import Broker, BrokerRejected, BrokerUnavailable
 from services.gatekeeper.adapters.order_desk import OrderDesk
 from services.gatekeeper.adapters.redis_state import RedisState
 from services.gatekeeper.broker_view import BrokerOrder, BrokerPosition
@@ -34,6 +41,43 @@ from services.gatekeeper.state import RiskState
 from shared.clock import IST, to_ist
 
 logger = logging.getLogger(__name__)
+
+
+async def wait_for_broker_orders(
+    broker: Broker, stop: asyncio.Event, wait_s: float, waiting: Callable[[str], None]
+) -> list[BrokerOrder] | None:
+    """The broker's order book, asked again every `wait_s` (each failure told to `waiting`)
+    until it can be read; None when stopped first."""
+    while not stop.is_set():
+        try:
+            return await broker.orders()
+        except (BrokerRejected, BrokerUnavailable) as exc:
+            reason = f"starting: waiting for the broker ({exc})"
+            waiting(reason)
+            logger.warning("%s; retrying in %.1f s", reason, wait_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait_s)
+    return None
+
+
+async def anchor_market_clock(clock: Any, broker: Broker | None, symbol: str) -> None:
+    """A replay's market clock starts at the market's time (a quote's timestamp), so the day's
+    records, the rate limiter and the breaker never see the wall clock's date."""
+    anchor = getattr(clock, "anchor", None)
+    if anchor is None or broker is None:
+        return
+    try:
+        quote = (await broker.quote([symbol])).get(symbol) or {}
+    except (BrokerRejected, BrokerUnavailable) as exc:
+        logger.error("market clock: no quote of %s (%s): the wall clock until a tick", symbol, exc)
+        return
+    stamp = quote.get("timestamp") or quote.get("last_trade_time")
+    if not isinstance(stamp, datetime):
+        logger.error("market clock: the quote of %s has no timestamp", symbol)
+        return
+    # kiteconnect parses Kite's IST "yyyy-mm-dd hh:mm:ss" into a naive datetime.
+    anchor(stamp if stamp.tzinfo else stamp.replace(tzinfo=IST))
+    logger.info("market clock anchored at %s (%s)", clock.now().isoformat(), symbol)
 
 
 @dataclass

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +37,7 @@ from services.gatekeeper.adapters.metrics import GatekeeperMetrics
 from services.gatekeeper.adapters.order_desk import DeskHooks, OrderDesk
 from services.gatekeeper.adapters.order_updates import FeedFactory, OrderUpdates
 from services.gatekeeper.adapters.redis_state import RedisState
+from services.gatekeeper.adapters.risk_reactions import RiskReactions
 from services.gatekeeper.adapters.startup import (
     anchor_market_clock,
     differences,
@@ -55,17 +55,15 @@ from services.gatekeeper.decisions import (
     risk_event,
 )
 from services.gatekeeper.engine import RiskEngine
-from services.gatekeeper.exits import ExitDecision, flatten_decisions
-from services.gatekeeper.halting import GATEKEEPER_SOURCE, halt_reason
+from services.gatekeeper.exits import ExitDecision
+from services.gatekeeper.halting import halt_reason
 from services.gatekeeper.intake import intent_problems
 from services.gatekeeper.orders import OrderUpdate
 from services.gatekeeper.paper import PaperFillModel
-from services.gatekeeper.risk.circuit_breaker import BreakerTransition
-from services.gatekeeper.risk.kill_switch import sync_with_persisted
 from services.gatekeeper.settings import GatekeeperSettings
 from services.gatekeeper.state import RiskState
 from shared import constants as c
-from shared.alerts import Alert, Alerter, Severity
+from shared.alerts import Alerter
 from shared.bus import ConsumeOptions, RejectedInput, StreamBus
 from shared.clock import Clock
 from shared.messages import Control, Message, OrderIntent, RiskEvent, SessionEvent, Tick
@@ -105,6 +103,10 @@ class Gatekeeper:
         self._drain_wake = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self.updates = OrderUpdates(settings, self.redis_state, deps.feed_factory, self._spawn)
+        self.reactions = RiskReactions(
+            settings, self.state, self.redis_state, deps.bus, deps.journal, deps.alerter,
+            deps.metrics, self._spawn, self._exits,
+        )  # fmt: skip
         self._ticks_seen = 0
         self._looked_up: set[str] = set()  # symbols whose instrument row was asked for
         self._waiting_in_redis: set[str] = set()  # ids in GATEKEEPER_QUEUED_KEY
@@ -152,20 +154,20 @@ class Gatekeeper:
         restored = await restore_state(s, self.redis_state, d.journal, now)
         for problem in restored.problems:
             logger.error("start-up: %s", problem)
-        self.state = restored.state
+        self.state = self.reactions.state = restored.state
         paper = PaperFillModel() if s.mode == "paper" and s.paper_source() == "local" else None
         self.desk = OrderDesk(
             s, self.state, self.redis_state, d.journal, d.bus, d.metrics, d.clock, broker, paper,
-            DeskHooks(self._after_fill, self._breaker_changed, self._ticks_may_run.set),
+            DeskHooks(self._after_fill, self.reactions.breaker_changed, self._ticks_may_run.set),
         )  # fmt: skip
         self.desk.adopt(restored.entries)
-        self.updates.desk = self.desk
+        self.updates.desk = self.reactions.desk = self.desk
         held = {e.order.plan.symbol for e in restored.entries}
         self.state.instruments.update(await self.instruments.by_symbols(held))
         self.starting = "starting: recovering orders"
         for order_id, kind in await recover_orders(s, self.desk, broker, broker_orders, now):
             if kind == "conflict":
-                await self._reconciliation(order_id, "recovery conflict", now)
+                await self.reactions.reconciliation(order_id, "recovery conflict", now)
         if broker is not None:
             self.starting = "starting: reconciling with the broker"
             await self._reconcile_with(broker, now)
@@ -184,9 +186,9 @@ class Gatekeeper:
         diffs = differences(self.desk, await broker.orders(), await broker.positions())
         for diff in diffs:
             self.d.metrics.reconciliation_differences.labels(diff.kind).inc()
-            await self._reconciliation(diff.key, f"{diff.kind}: {diff.reason}", now)
+            await self.reactions.reconciliation(diff.key, f"{diff.kind}: {diff.reason}", now)
         if diffs and self.s.halt_on_reconcile_differences:
-            await self._halt(f"{len(diffs)} reconciliation differences at start-up", now)
+            await self.reactions.halt(f"{len(diffs)} reconciliation differences at start-up", now)
         logger.info("reconciliation with the broker: %s differences", len(diffs))
 
     async def _requeue_waiting(self) -> None:
@@ -407,15 +409,15 @@ class Gatekeeper:
                 d.metrics.intents.labels("denied").inc()
                 d.metrics.denied(decision.reasons)
                 await self.redis_state.record(now, [], [intent.intent_id])
-                await self._risk(risk_event(decision, f"{intent.intent_id}:denied", now))
+                await self.reactions.risk(risk_event(decision, f"{intent.intent_id}:denied", now))
             elif isinstance(decision, Queued):
                 d.metrics.intents.labels("queued").inc()
                 await self.redis_state.queue(intent)
                 self._waiting_in_redis.add(intent.intent_id)
-                await self._risk(risk_event(decision, f"{intent.intent_id}:queued", now))
+                await self.reactions.risk(risk_event(decision, f"{intent.intent_id}:queued", now))
                 self._drain_wake.set()
             if decision.tripped is not None:
-                await self._tripped(decision.tripped, now, ())
+                await self.reactions.tripped(decision.tripped, now, ())
 
     async def _drain_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -493,7 +495,7 @@ class Gatekeeper:
         for order_id, update in fills:
             await self.desk.apply(order_id, update)
         if outcome.tripped is not None:
-            await self._tripped(outcome.tripped, now, outcome.exits)
+            await self.reactions.tripped(outcome.tripped, now, outcome.exits)
         elif outcome.exits:
             await self._exits(outcome.exits, now)
 
@@ -502,7 +504,7 @@ class Gatekeeper:
             if intent.intent_id in self._local_ids or intent.intent_id in self.state.decided:
                 continue
             logger.warning("exit %s of %s: %s", intent.intent_id, intent.symbol, intent.reason)
-            await self._risk(
+            await self.reactions.risk(
                 RiskEvent(
                     event_id=f"{intent.intent_id}:exit", kind="EXIT", reason=intent.reason,
                     ts=now, intent_id=intent.intent_id, symbol=intent.symbol,
@@ -521,12 +523,12 @@ class Gatekeeper:
             now = self.d.clock.now()
             outcome = self.engine.check_positions(self.state, now)
             if outcome.tripped is not None:
-                await self._tripped(outcome.tripped, now, outcome.exits)
+                await self.reactions.tripped(outcome.tripped, now, outcome.exits)
             elif outcome.exits:
                 await self._exits(outcome.exits, now)
             if now.timestamp() - last_sync >= s.kill_switch_poll_s:
                 last_sync = now.timestamp()
-                await self.sync_kill_switch(now)
+                await self.reactions.sync_kill_switch()
 
     async def _after_fill(self, now: datetime) -> None:
         assert self.desk is not None
@@ -534,88 +536,11 @@ class Gatekeeper:
             self.d.journal.position(position, self.s.mode, now)
         tripped = self.engine.check_kill_switch(self.state, now)
         if tripped is not None:
-            await self._tripped(tripped, now, ())
-
-    # -- kill switch, breaker, halt ----------------------------------------------------------
-
-    async def _tripped(self, reason: str, now: datetime, exits: tuple[ExitDecision, ...]) -> None:
-        """The kill switch just tripped: persist, audit, HALT everyone, alert, cancel, flatten."""
-        d, switch = self.d, self.state.kill_switch.state
-        await self.redis_state.save_kill_switch(switch)
-        d.metrics.kill_switch.set(1)
-        await self._risk(
-            RiskEvent(
-                event_id=f"kill-switch:{switch.tripped_at.isoformat() if switch.tripped_at else now}",
-                kind="KILL_SWITCH_TRIPPED", reason=reason, ts=now,
-                details={"mtm": switch.mtm_at_trip, "capital": self.s.capital},
-            )
-        )  # fmt: skip
-        await self._halt(f"kill switch tripped: {reason}", now)
-        self._spawn(
-            d.alerter.send(Alert(Severity.CRITICAL, "kill-switch", "Kill switch tripped", reason))
-        )
-        assert self.desk is not None
-        await self.desk.cancel_working_entries(f"kill switch tripped: {reason}")
-        if self.s.flatten_on_kill:
-            await self._exits(exits or tuple(flatten_decisions(self.state.book, reason)), now)
-
-    async def sync_kill_switch(self, now: datetime) -> None:
-        """Adopt a CLI release (or another trip) from the hash; re-persist a trip Redis lost."""
-        persisted = await self.redis_state.kill_switch()
-        sync = sync_with_persisted(self.state.kill_switch.state, persisted)
-        if sync.action == "adopt":
-            logger.warning("kill switch from Redis adopted: %s", sync.reason)
-            self.state.kill_switch.state = persisted
-        elif sync.action == "persist":
-            logger.error("kill switch: %s; writing it again", sync.reason)
-            await self.redis_state.save_kill_switch(self.state.kill_switch.state)
-        self.d.metrics.kill_switch.set(1 if self.state.kill_switch.tripped else 0)
-
-    async def _halt(self, reason: str, now: datetime) -> None:
-        halt = await self.redis_state.write_halt(reason, now)
-        self.state.halt_reason = halt_reason(halt)
-        self.d.metrics.set_halted(True)
-        control = Control(command="HALT", reason=reason, source=GATEKEEPER_SOURCE, ts=now)
-        await self.d.bus.publish(c.CONTROL, control)
-        logger.warning("HALT published: %s", reason)
-
-    async def _breaker_changed(self, transition: BreakerTransition, now: datetime) -> None:
-        self.d.metrics.breaker.set(1 if transition.kind == "BREAKER_OPEN" else 0)
-        await self._risk(
-            RiskEvent(
-                event_id=uuid.uuid4().hex, kind=transition.kind, reason=transition.reason, ts=now
-            )
-        )
-        severity = Severity.WARNING if transition.kind == "BREAKER_OPEN" else Severity.INFO
-        title = (
-            "Circuit breaker open"
-            if transition.kind == "BREAKER_OPEN"
-            else "Circuit breaker closed"
-        )
-        self._spawn(self.d.alerter.send(Alert(severity, "breaker", title, transition.reason)))
-
-    async def _reconciliation(self, key: str, reason: str, now: datetime) -> None:
-        logger.error("RECONCILIATION %s: %s", key, reason)
-        await self._risk(
-            RiskEvent(event_id=f"reconcile:{key}:{now.isoformat()}", kind="RECONCILIATION",
-                      reason=reason, ts=now, details={"key": key})
-        )  # fmt: skip
-        self._spawn(
-            self.d.alerter.send(
-                Alert(Severity.WARNING, f"reconcile:{key}", "Reconciliation", reason)
-            )
-        )
-
-    async def _risk(self, event: RiskEvent | None) -> None:
-        if event is None:
-            return
-        self.d.journal.risk_event(event)
-        await self.d.bus.publish(c.RISK_EVENTS, event)
+            await self.reactions.tripped(tripped, now, ())
 
     # -- control ------------------------------------------------------------------------------
 
     async def _on_control(self, stream: str, entry_id: str, message: Message) -> None:
-        now = self.d.clock.now()
         if isinstance(message, Control):
             halt = await self.redis_state.halt()
             if message.command == "HALT":
@@ -630,7 +555,7 @@ class Gatekeeper:
         elif isinstance(message, SessionEvent) and message.kind == "LOGIN":
             self.updates.start_feed()
         elif isinstance(message, RiskEvent) and message.kind == "KILL_SWITCH_RELEASED":
-            await self.sync_kill_switch(now)
+            await self.reactions.sync_kill_switch()
 
     # -- gauges ---------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from services.consumer.adapters.commit import ENTRY_FIELD, STORED_PREFIX
+from services.consumer.adapters.entries import entry_key
 from services.consumer.adapters.store import ConsumerStore
 from services.consumer.builder_state import BuilderState, CheckpointError, decode_instrument
 from shared import constants as c
@@ -143,7 +144,7 @@ async def claim_strays(redis: Any, stream: str, consumer: str) -> list[tuple[str
         return []
     claimed = await redis.xclaim(stream, c.GROUP_CONSUMER, consumer, 0, ids)
     entries = [(_text(entry_id), fields) for entry_id, fields in claimed]
-    entries.sort(key=lambda entry: tuple(int(x) for x in entry[0].split("-")))
+    entries.sort(key=lambda entry: entry_key(entry[0]))
     return entries
 
 

@@ -79,12 +79,11 @@ class KiteOrderSender:
         self.root = root
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
-        self._urls: dict[str, str] = {}  # variety -> its URL
+        self._urls: dict[str, str] = {}  # variety -> its URL (urljoin was ~10 us an order)
 
     async def place(self, access_token: str, params: dict[str, Any]) -> str:
         """Kite's order id; raises what kiteconnect's place_order would (NetworkException for
         a transport failure or timeout: the order may exist)."""
-        body = place_body(params)
         variety = str(params["variety"])
         url = self._urls.get(variety)
         if url is None:
@@ -100,12 +99,14 @@ class KiteOrderSender:
                 timeout=self.timeout, connector=aiohttp.TCPConnector(keepalive_timeout=KEEP_ALIVE_S)
             )
         try:
-            async with self._session.post(url, data=body, headers=headers) as response:
-                body = await response.read()
+            async with self._session.post(
+                url, data=place_body(params), headers=headers
+            ) as response:
+                reply = await response.read()
                 status, content_type = response.status, response.headers.get("content-type", "")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise kite_errors.NetworkException(f"{type(exc).__name__}: {exc}") from None
-        data = kite_reply(status, content_type, body)
+        data = kite_reply(status, content_type, reply)
         if not isinstance(data, dict) or "order_id" not in data:
             raise kite_errors.DataException(f"place_order reply without an order id: {data!r}")
         return str(data["order_id"])
